@@ -1,0 +1,34 @@
+# Gozon: `make run` starts the whole system locally, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint fmt clean bench chaos browser-deps
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11, or run 'docker compose up --build' instead"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	@$(PY) -m stack.run
+
+test: $(STAMP) browser-deps
+	@$(PY) -m pytest --cov --cov-report=term:skip-covered --cov-report=xml:.data/coverage.xml --cov-fail-under=80 $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+browser-deps:
+	@true
+
+clean:
+	rm -rf .data

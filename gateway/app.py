@@ -1,0 +1,43 @@
+"""The gateway's composition root: ``python -m gateway`` or ``sanic gateway.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import httpx
+from sanic import Sanic
+
+from gateway import routes
+from gateway.settings import Settings
+from gateway.upstreams import Upstream
+from servicekit import problems, requests
+from servicekit.service_app import MAX_BODY_BYTES
+
+
+def create_app(settings: Settings | None = None) -> Sanic:
+    settings = settings or Settings.from_env()
+    app = Sanic("gateway", configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
+    app.config.OAS = False
+    app.config.CORS_ORIGINS = settings.cors_origins
+    app.config.CORS_ALLOW_HEADERS = "content-type,x-user-id,x-request-id,idempotency-key"
+    app.config.CORS_EXPOSE_HEADERS = "x-request-id,idempotent-replayed"
+    app.ctx.settings = settings
+    app.ctx.upstreams = {
+        "orders": Upstream("orders", settings.orders_urls),
+        "payments": Upstream("payments", settings.payments_urls),
+    }
+    problems.install(app)
+    requests.install(app, public_paths=("/health", "/ready"))
+    app.blueprint(routes.bp)
+
+    @app.before_server_start
+    async def open_client(app: Sanic) -> None:
+        limits = httpx.Limits(
+            max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
+        )
+        app.ctx.http = httpx.AsyncClient(timeout=settings.upstream_timeout, limits=limits)
+
+    @app.after_server_stop
+    async def close_client(app: Sanic) -> None:
+        await app.ctx.http.aclose()
+
+    return app

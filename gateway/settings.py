@@ -1,0 +1,36 @@
+"""Every setting of the gateway, read from the environment once, with local defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    orders_urls: tuple[str, ...] = ("http://127.0.0.1:8001",)
+    payments_urls: tuple[str, ...] = ("http://127.0.0.1:8002",)
+    upstream_timeout: float = 10.0
+    cors_origins: str = "*"
+    max_connections: int = 200
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        return cls(
+            host=env.get("GATEWAY_HOST", cls.host),
+            port=int(env.get("GATEWAY_PORT", cls.port)),
+            orders_urls=_url_list(env.get("ORDERS_URL"), cls.orders_urls),
+            payments_urls=_url_list(env.get("PAYMENTS_URL"), cls.payments_urls),
+            upstream_timeout=float(env.get("GATEWAY_UPSTREAM_TIMEOUT", cls.upstream_timeout)),
+            cors_origins=env.get("GATEWAY_CORS_ORIGINS", cls.cors_origins),
+            max_connections=int(env.get("GATEWAY_MAX_CONNECTIONS", cls.max_connections)),
+        )
+
+
+def _url_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        return default
+    return tuple(url.strip().rstrip("/") for url in value.split(",") if url.strip())

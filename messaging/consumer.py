@@ -1,0 +1,126 @@
+"""The consumer loop: at-least-once delivery, effects made idempotent by the handlers, offsets committed only
+after the handler's database transaction committed.
+
+A message that cannot be decoded, or whose type has no handler, is published to ``<topic>.dlq`` with the reason
+and committed, so it never blocks its partition. Any other failure (the database is down, a connection dropped)
+is retried with backoff without committing: the message is neither skipped nor applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from messaging import faults
+from messaging.backoff import Backoff
+from messaging.events import Envelope, InvalidMessage
+from messaging.topics import dead_letter_topic
+
+log = logging.getLogger("messaging.consumer")
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    failed_commits: int = 0
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        handlers: Mapping[str, Handler],
+        *,
+        batch_size: int = 200,
+    ) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._handlers = handlers
+        self._batch_size = batch_size
+        self.stats = ConsumerStats()
+
+    async def run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=1000, max_records=self._batch_size)
+            for partition, records in batches.items():
+                for record in records:
+                    await self._process(record)
+                faults.point("consumer.before_offset_commit")
+                await self._commit(partition, records[-1].offset + 1)
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        try:
+            envelope = Envelope.from_bytes(record.value)
+            handler = self._handlers.get(envelope.type)
+            if handler is None:
+                raise InvalidMessage(f"no handler for event type {envelope.type!r}")
+        except InvalidMessage as exc:
+            await self._dead_letter(record, str(exc))
+            return
+        backoff = Backoff()
+        while True:
+            try:
+                await handler(envelope)
+            except InvalidMessage as exc:
+                await self._dead_letter(record, str(exc))
+                return
+            # Anything else is treated as transient (database restart, dropped connection): retrying is safe
+            # because the handler's effect and its inbox row commit together or not at all.
+            except Exception as exc:
+                self.stats.retries += 1
+                delay = backoff.next()
+                log.warning(
+                    "message %s (%s) failed: %s; retrying in %.1fs", envelope.message_id, envelope.type, exc, delay
+                )
+                await asyncio.sleep(delay)
+            else:
+                self.stats.processed += 1
+                return
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        backoff = Backoff()
+        while True:
+            try:
+                ack = await self._producer.send(
+                    dead_letter_topic(record.topic), record.value, key=record.key, headers=headers
+                )
+                await ack
+                break
+            except KafkaError as exc:
+                log.warning("dead-lettering %s/%d/%d failed: %s", record.topic, record.partition, record.offset, exc)
+                await asyncio.sleep(backoff.next())
+        self.stats.dead_lettered += 1
+        log.warning("dead-lettered %s/%d/%d: %s", record.topic, record.partition, record.offset, reason)
+
+    async def _commit(self, partition: TopicPartition, offset: int) -> None:
+        try:
+            await self._consumer.commit({partition: offset})
+        except KafkaError as exc:
+            # The partition moved to another consumer while we worked, or the broker is away. Whoever reads the
+            # partition next sees these records again and the inbox turns them into no-ops.
+            self.stats.failed_commits += 1
+            log.warning("commit of %s at %d failed: %s", partition, offset, exc)
+
+    async def lag(self) -> dict[str, int]:
+        """Messages behind the end of each assigned partition."""
+        result = {}
+        for partition in self._consumer.assignment():
+            highwater = self._consumer.highwater(partition)
+            if highwater is not None:
+                position = await self._consumer.position(partition)
+                result[f"{partition.topic}/{partition.partition}"] = max(0, highwater - position)
+        return result

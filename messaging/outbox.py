@@ -1,0 +1,182 @@
+"""Transactional outbox: an event is a row written in the same transaction as the change it announces, and a
+relay publishes committed rows to Kafka, marking them published only after the broker acknowledged them.
+
+Ordering: rows are split into lanes by a hash of their key (the user id). A relay publishes only from lanes it
+holds a transaction-level advisory lock on, oldest row first, and waits for the broker's acks before it commits
+and lets go of the lanes. So several relay replicas share the work (``FOR UPDATE SKIP LOCKED`` as well as the
+lane locks), yet the rows of one key are always published by one relay at a time, in the order they committed.
+A crash between the ack and the commit publishes those rows again: at-least-once, with the same ``message_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from tortoise import connections, fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import BaseORMException
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from messaging import faults
+from messaging.backoff import Backoff
+from messaging.events import Envelope
+
+log = logging.getLogger("messaging.outbox")
+
+LANES = 16
+NOTIFY_CHANNEL = "outbox"
+
+
+class OutboxMessage(Model):
+    """Each service subclasses this in its own models, so the table lands in that service's migrations."""
+
+    id = fields.BigIntField(primary_key=True)
+    message_id = fields.UUIDField(unique=True)
+    topic = fields.CharField(max_length=249)
+    key = fields.CharField(max_length=255)
+    lane = fields.SmallIntField()
+    payload = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    published_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+def lane_of(key: str) -> int:
+    return zlib.crc32(key.encode()) % LANES
+
+
+async def enqueue(
+    model: type[OutboxMessage], conn: BaseDBAsyncClient, topic: str, key: str, envelope: Envelope
+) -> None:
+    """Add the event to the outbox inside the caller's transaction (a trigger NOTIFYs the relay on commit)."""
+    await model.create(
+        message_id=envelope.message_id,
+        topic=topic,
+        key=key,
+        lane=lane_of(key),
+        payload=envelope.to_json(),
+        using_db=conn,
+    )
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    recent_lags_ms: list[float] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, object]:
+        lags = sorted(self.recent_lags_ms)
+        p99 = lags[int(len(lags) * 0.99)] if lags else None
+        return {
+            "published": self.published,
+            "batches": self.batches,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "publish_lag_p99_ms": p99,
+        }
+
+
+class OutboxRelay:
+    def __init__(self, model: type[OutboxMessage], *, batch_size: int = 200, poll_interval: float = 1.0) -> None:
+        self._table = model._meta.db_table
+        self.producer: AIOKafkaProducer | None = None
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._lock_space = zlib.crc32(self._table.encode()) & 0x7FFFFFFF
+        self._wake = asyncio.Event()
+        self.stats = RelayStats()
+
+    def wake(self, _payload: str = "") -> None:
+        """Called on every NOTIFY from the outbox trigger and after the listen connection reconnects."""
+        self._wake.set()
+
+    async def run(self, producer: AIOKafkaProducer) -> None:
+        """Publish until cancelled; while Kafka or the database is down, retry with backoff."""
+        self.producer = producer
+        backoff = Backoff(maximum=5.0)
+        while True:
+            self._wake.clear()
+            try:
+                published = await self.publish_batch()
+            except (KafkaError, BaseORMException, OSError) as exc:
+                self.stats.failures += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                delay = backoff.next()
+                log.warning("outbox %s: publishing failed (%s); retrying in %.1fs", self._table, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            if published < self._batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def publish_batch(self) -> int:
+        """Publish the oldest unpublished rows of the lanes this relay can lock; returns how many."""
+        assert self.producer is not None, "run() sets the producer"
+        async with in_transaction() as conn:
+            _, lanes = await conn.execute_query(
+                "SELECT lane FROM generate_series(0, $1 - 1) AS lane WHERE pg_try_advisory_xact_lock($2, lane)",
+                [LANES, self._lock_space],
+            )
+            if not lanes:
+                return 0
+            _, rows = await conn.execute_query(
+                f"SELECT id, topic, key, payload, created_at FROM {self._table} "
+                "WHERE published_at IS NULL AND lane = ANY($1::smallint[]) ORDER BY id LIMIT $2 "
+                "FOR UPDATE SKIP LOCKED",
+                [[row["lane"] for row in lanes], self._batch_size],
+            )
+            if not rows:
+                return 0
+            acks = [
+                await self.producer.send(row["topic"], row["payload"].encode(), key=row["key"].encode()) for row in rows
+            ]
+            await asyncio.gather(*acks)
+            faults.point("relay.after_ack")
+            await conn.execute_query(
+                f"UPDATE {self._table} SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [[row["id"] for row in rows]],
+            )
+        self._record(rows)
+        return len(rows)
+
+    def _record(self, rows: list[dict]) -> None:
+        now = time.time()
+        self.stats.published += len(rows)
+        self.stats.batches += 1
+        lags = [(now - row["created_at"].timestamp()) * 1000 for row in rows]
+        self.stats.recent_lags_ms = (self.stats.recent_lags_ms + lags)[-1000:]
+
+    async def delete_published(self, retention_seconds: float, batch: int = 1000) -> int:
+        """Retention: delete rows published longer ago than ``retention_seconds``, in bounded batches."""
+        deleted_total = 0
+        while True:
+            deleted, _ = await connections.get("default").execute_query(
+                f"DELETE FROM {self._table} WHERE id IN (SELECT id FROM {self._table} "
+                "WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2)",
+                [retention_seconds, batch],
+            )
+            deleted_total += deleted
+            if deleted < batch:
+                return deleted_total
+
+    async def backlog(self) -> dict[str, float | int]:
+        """How many rows wait to be published and how old the oldest is, for the ops view."""
+        _, rows = await connections.get("default").execute_query(
+            f"SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest "
+            f"FROM {self._table} WHERE published_at IS NULL"
+        )
+        return {"pending": rows[0]["pending"], "oldest_age_seconds": float(rows[0]["oldest"])}

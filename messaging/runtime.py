@@ -1,0 +1,138 @@
+"""Starts and stops a service's messaging with the app: the producer, the outbox relay, the LISTEN connection
+that wakes it, and the consumers. Kafka or PostgreSQL being down at start is waited out, not fatal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from tortoise.exceptions import BaseORMException
+
+from messaging.backoff import Backoff
+from messaging.consumer import EventConsumer, Handler
+from messaging.inbox import InboxMessage, purge_older_than
+from messaging.kafka import KafkaSettings, check_consumer_config, check_producer_config, make_consumer, make_producer
+from messaging.notifications import PgListener
+from messaging.outbox import NOTIFY_CHANNEL, OutboxMessage, OutboxRelay
+
+log = logging.getLogger("messaging.runtime")
+
+Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    group_id: str
+    handlers: Mapping[str, Handler]
+
+
+class Messaging:
+    def __init__(
+        self,
+        *,
+        kafka: KafkaSettings,
+        dsn: str,
+        outbox: type[OutboxMessage],
+        subscriptions: list[Subscription],
+        inbox: type[InboxMessage] | None = None,
+        relay_batch: int = 200,
+        retention_seconds: float = 7 * 86400,
+    ) -> None:
+        check_producer_config(kafka.producer_config())
+        for subscription in subscriptions:
+            check_consumer_config(kafka.consumer_config(subscription.group_id))
+        self._kafka = kafka
+        self._subscriptions = subscriptions
+        self._inbox = inbox
+        self._retention_seconds = retention_seconds
+        self.relay = OutboxRelay(outbox, batch_size=relay_batch)
+        self.listener = PgListener(dsn, {NOTIFY_CHANNEL: self.relay.wake}, on_reconnect=self._catch_up)
+        self.consumers: list[EventConsumer] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _catch_up(self) -> None:
+        self.relay.wake()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="messaging")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done() and self.relay.producer is not None
+
+    async def _run(self) -> None:
+        producer = await started(lambda: make_producer(self._kafka))
+        kafka_consumers: list[AIOKafkaConsumer] = []
+        try:
+            for subscription in self._subscriptions:
+                consumer = await started(lambda s=subscription: make_consumer(self._kafka, s.topic, s.group_id))
+                kafka_consumers.append(consumer)
+                self.consumers.append(EventConsumer(consumer, producer, subscription.handlers))
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.listener.run())
+                tasks.create_task(self.relay.run(producer))
+                tasks.create_task(self._housekeeping())
+                for consumer in self.consumers:
+                    tasks.create_task(consumer.run())
+        except Exception:
+            log.exception("messaging stopped unexpectedly")
+            raise
+        finally:
+            for consumer in kafka_consumers:
+                await consumer.stop()
+            await producer.stop()
+            log.info("messaging stopped")
+
+    async def _housekeeping(self, interval: float = 60.0) -> None:
+        """Retention: published outbox rows and old inbox rows go, in bounded batches, once a minute."""
+        while True:
+            try:
+                deleted = await self.relay.delete_published(self._retention_seconds)
+                if self._inbox:
+                    deleted += await purge_older_than(self._inbox, self._retention_seconds)
+                if deleted:
+                    log.info("retention removed %d outbox/inbox rows", deleted)
+            except (BaseORMException, OSError) as exc:
+                log.warning("retention cleanup failed: %s", exc)
+            await asyncio.sleep(interval)
+
+    async def state(self) -> dict[str, Any]:
+        lag: dict[str, int] = {}
+        for consumer in self.consumers:
+            lag |= await consumer.lag()
+        return {
+            "running": self.running,
+            "listening": self.listener.connected.is_set(),
+            "outbox": await self.relay.backlog() | self.relay.stats.as_dict(),
+            "consumers": [vars(consumer.stats) for consumer in self.consumers],
+            "consumer_lag": lag,
+        }
+
+
+async def started(factory: Callable[[], Client]) -> Client:
+    """A started Kafka client, retrying with backoff while the broker is unreachable."""
+    backoff = Backoff()
+    while True:
+        client = factory()
+        try:
+            await client.start()
+            return client
+        except (KafkaError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                await client.stop()
+            delay = backoff.next()
+            log.warning("Kafka unreachable (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)

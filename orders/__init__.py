@@ -1,0 +1,1 @@
+"""Orders: accepts orders, asks Payments to pay them through the outbox, applies the payment results."""

@@ -1,0 +1,47 @@
+"""HTTP routes of the Orders service: validate, call the use case, serialize."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from orders import service
+from orders.domain import NewOrder, OrderQuery, order_view
+from orders.models import OrdersIdempotencyKey
+from servicekit import idempotency
+from servicekit.requests import json_body
+
+bp = Blueprint("orders")
+
+
+@bp.post("/orders")
+async def create_order(request: Request) -> HTTPResponse:
+    body = json_body(request)
+    new = NewOrder.from_json(body)
+    topic = request.app.ctx.settings.topics.payment_commands
+
+    async def action(conn: BaseDBAsyncClient) -> tuple[int, dict]:
+        order = await service.create_order(conn, user_id=request.ctx.user_id, new=new, commands_topic=topic)
+        return 201, order_view(order)
+
+    outcome = await idempotency.run_once(
+        OrdersIdempotencyKey,
+        user_id=request.ctx.user_id,
+        key=idempotency.parse_key(request.headers.get(idempotency.HEADER)),
+        request_fingerprint=idempotency.fingerprint("POST", "/orders", body),
+        action=action,
+    )
+    return idempotency.respond(outcome)
+
+
+@bp.get("/orders")
+async def list_orders(request: Request) -> HTTPResponse:
+    query = OrderQuery.from_args(request.args)
+    return json(await service.list_orders(user_id=request.ctx.user_id, query=query))
+
+
+@bp.get("/orders/<order_id:str>")
+async def get_order(request: Request, order_id: str) -> HTTPResponse:
+    order = await service.get_order(user_id=request.ctx.user_id, order_id=order_id)
+    return json(order_view(order))

@@ -1,0 +1,26 @@
+"""The Orders service's composition root: ``python -m orders`` or ``sanic orders.app:create_app --factory``."""
+
+from __future__ import annotations
+
+from sanic import Sanic
+
+from messaging.runtime import Messaging, Subscription
+from orders import api, handlers, service, settings
+from orders.models import Outbox
+from servicekit import service_app
+from servicekit.settings import ServiceSettings
+
+
+def create_app(config: ServiceSettings | None = None) -> Sanic:
+    config = config or settings.from_env()
+    messaging = Messaging(
+        kafka=config.kafka,
+        dsn=config.database_url,
+        outbox=Outbox,
+        subscriptions=[Subscription(config.topics.payment_results, config.consumer_group, handlers.HANDLERS)],
+        relay_batch=config.relay_batch,
+        retention_seconds=config.retention_seconds,
+    )
+    return service_app.create(
+        config, models="orders.models", messaging=messaging, blueprints=[api.bp], summary=service.summary
+    )

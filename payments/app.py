@@ -1,0 +1,31 @@
+"""The Payments service's composition root: ``python -m payments`` or ``sanic payments.app:create_app --factory``."""
+
+from __future__ import annotations
+
+from sanic import Sanic
+
+from messaging.runtime import Messaging, Subscription
+from payments import api, handlers, service, settings
+from payments.models import Inbox, Outbox
+from servicekit import service_app
+from servicekit.settings import ServiceSettings
+
+
+def create_app(config: ServiceSettings | None = None) -> Sanic:
+    config = config or settings.from_env()
+    messaging = Messaging(
+        kafka=config.kafka,
+        dsn=config.database_url,
+        outbox=Outbox,
+        subscriptions=[
+            Subscription(
+                config.topics.payment_commands, config.consumer_group, handlers.handlers(config.topics.payment_results)
+            )
+        ],
+        inbox=Inbox,
+        relay_batch=config.relay_batch,
+        retention_seconds=config.retention_seconds,
+    )
+    return service_app.create(
+        config, models="payments.models", messaging=messaging, blueprints=[api.bp], summary=service.summary
+    )

@@ -1,0 +1,126 @@
+"""``Idempotency-Key`` for unsafe requests: the same key from the same user within 24 hours returns the first
+response and has no second effect.
+
+Two steps. First a short transaction claims the key (or finds it): a different request under the same key is a
+422, a claim still in flight a 409, a finished one is replayed. Then the action runs, and its response is stored
+in the action's own transaction, so the effect and the remembered response commit together or not at all. An
+action that fails releases the claim; a claim whose process died is taken over after ``STALE_CLAIM``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sanic import response
+from tortoise import connections, fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from servicekit.problems import BadRequest, Conflict, Unprocessable
+
+HEADER = "Idempotency-Key"
+KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
+WINDOW_SECONDS = 24 * 3600
+STALE_CLAIM_SECONDS = 60
+
+
+class IdempotencyKey(Model):
+    """Each service subclasses this (table ``idempotency_keys``, created by servicekit/sql)."""
+
+    id = fields.BigIntField(primary_key=True)
+    user_id = fields.CharField(max_length=64)
+    key = fields.CharField(max_length=255)
+    fingerprint = fields.CharField(max_length=64)
+    status_code = fields.SmallIntField(null=True)
+    response = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    completed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+Action = Callable[[BaseDBAsyncClient], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+def respond(outcome: Outcome) -> response.HTTPResponse:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return response.json(outcome.body, status=outcome.status, headers=headers)
+
+
+def parse_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not KEY_PATTERN.fullmatch(value):
+        raise BadRequest(f"{HEADER} must be 1-255 visible ASCII characters.")
+    return value
+
+
+def fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def run_once(
+    model: type[IdempotencyKey], *, user_id: str, key: str | None, request_fingerprint: str, action: Action
+) -> Outcome:
+    """Run ``action`` in a transaction, at most once per (user, key)."""
+    if key is None:
+        async with in_transaction() as conn:
+            return Outcome(*await action(conn))
+    table = model._meta.db_table
+    if replay := await _claim(table, user_id, key, request_fingerprint):
+        return replay
+    try:
+        async with in_transaction() as conn:
+            status, body = await action(conn)
+            await conn.execute_query(
+                f"UPDATE {table} SET status_code = $1, response = $2, completed_at = now() "
+                "WHERE user_id = $3 AND key = $4",
+                [status, json.dumps(body), user_id, key],
+            )
+    except BaseException:
+        await connections.get("default").execute_query(
+            f"DELETE FROM {table} WHERE user_id = $1 AND key = $2 AND completed_at IS NULL", [user_id, key]
+        )
+        raise
+    return Outcome(status, body)
+
+
+async def _claim(table: str, user_id: str, key: str, request_fingerprint: str) -> Outcome | None:
+    """Claim the key for this request (None), or the outcome that answers it instead."""
+    db = connections.get("default")
+    claimed = await db.execute_query_dict(
+        f"INSERT INTO {table} AS k (user_id, key, fingerprint, created_at) VALUES ($1, $2, $3, now()) "
+        "ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, created_at = now(), "
+        "status_code = NULL, response = NULL, completed_at = NULL "
+        "WHERE k.created_at < now() - make_interval(secs => $4) "
+        "OR (k.completed_at IS NULL AND k.created_at < now() - make_interval(secs => $5)) RETURNING k.id",
+        [user_id, key, request_fingerprint, WINDOW_SECONDS, STALE_CLAIM_SECONDS],
+    )
+    if claimed:
+        return None
+    _, rows = await db.execute_query(
+        f"SELECT fingerprint, status_code, response FROM {table} WHERE user_id = $1 AND key = $2", [user_id, key]
+    )
+    if not rows:
+        raise Conflict(f"A request with this {HEADER} was just released; retry it.")
+    existing = rows[0]
+    if existing["fingerprint"] != request_fingerprint:
+        raise Unprocessable(f"This {HEADER} was already used with a different request.")
+    if existing["status_code"] is None:
+        raise Conflict(f"A request with this {HEADER} is still in progress.")
+    return Outcome(existing["status_code"], json.loads(existing["response"]), replayed=True)

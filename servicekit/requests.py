@@ -1,0 +1,66 @@
+"""Per-request plumbing: the request id, the caller's identity, and the JSON body."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from contextvars import ContextVar
+from decimal import Decimal
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from servicekit.problems import BadRequest, Unauthorized
+
+USER_ID_HEADER = "X-User-Id"
+REQUEST_ID_HEADER = "X-Request-Id"
+USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+current_request_id: ContextVar[str] = ContextVar("request_id", default="-")
+
+
+def user_id_from(value: str | None) -> str:
+    """The caller's id, or the 401/400 the API promises for a missing or malformed one."""
+    if value is None or value == "":
+        raise Unauthorized(f"The {USER_ID_HEADER} header is required.")
+    if not USER_ID_PATTERN.fullmatch(value):
+        raise BadRequest(f"{USER_ID_HEADER} must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'.")
+    return value
+
+
+def request_id_from(value: str | None) -> str:
+    """Keep the caller's request id when it is sane, otherwise start a new one."""
+    if value and REQUEST_ID_PATTERN.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, numbers kept exact as ``Decimal``; malformed JSON is a 400."""
+    try:
+        body = json.loads(request.body or b"", parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+def install(app: Sanic, public_paths: Iterable[str] = ("/health", "/ready", "/ops")) -> None:
+    """Every response carries the request id; every route but the public ones needs ``X-User-Id``."""
+    open_paths = frozenset(public_paths)
+
+    @app.on_request(priority=100)
+    async def identify(request: Request) -> None:
+        request.ctx.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        current_request_id.set(request.ctx.request_id)
+        if request.path not in open_paths and request.method != "OPTIONS":
+            request.ctx.user_id = user_id_from(request.headers.get(USER_ID_HEADER))
+
+    @app.on_response(priority=100)
+    async def tag(request: Request, response: HTTPResponse) -> None:
+        response.headers[REQUEST_ID_HEADER] = getattr(request.ctx, "request_id", None) or request_id_from(None)

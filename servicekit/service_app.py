@@ -1,0 +1,40 @@
+"""The shape every database-backed Gozon service shares: problem+json errors, identity and request ids, the
+ORM opened before the server starts, messaging started with it and stopped before it stops."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Sanic
+from tortoise import Tortoise, connections
+
+from messaging.runtime import Messaging
+from servicekit import health, problems, requests
+from servicekit.settings import ServiceSettings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create(
+    config: ServiceSettings, *, models: str, messaging: Messaging, blueprints: list[Blueprint], summary: health.Summary
+) -> Sanic:
+    app = Sanic(config.name, configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
+    app.config.OAS = False
+    app.ctx.settings = config
+    app.ctx.messaging = messaging
+    problems.install(app)
+    requests.install(app)
+    for bp in blueprints:
+        app.blueprint(bp)
+    app.blueprint(health.blueprint(config.name, summary))
+
+    @app.before_server_start
+    async def open_database_and_messaging(app: Sanic) -> None:
+        await Tortoise.init(config=config.tortoise_config(models), _enable_global_fallback=True)
+        messaging.start()
+
+    @app.before_server_stop
+    async def stop_messaging_and_database(app: Sanic) -> None:
+        await messaging.stop()
+        await connections.close_all()
+
+    return app

@@ -1,0 +1,73 @@
+"""Settings of a Gozon database-backed service (orders, payments), read from the environment once.
+
+Each variable is prefixed with the service's name (``ORDERS_PORT``, ``PAYMENTS_DATABASE_URL``); Kafka and topic
+settings are shared (``KAFKA_BOOTSTRAP_SERVERS``, ``PAYMENT_COMMANDS_TOPIC``...). Defaults suit ``make run``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from messaging.kafka import KafkaSettings
+from messaging.topics import Topics
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    name: str
+    database_url: str
+    host: str
+    port: int
+    db_pool_size: int
+    consumer_group: str
+    relay_batch: int
+    retention_seconds: float
+    kafka: KafkaSettings
+    topics: Topics
+
+    @classmethod
+    def from_env(cls, name: str, default_port: int, env: Mapping[str, str] = os.environ) -> ServiceSettings:
+        prefix = name.upper() + "_"
+
+        def get(key: str, default: object) -> str:
+            return env.get(prefix + key, str(default))
+
+        return cls(
+            name=name,
+            database_url=get("DATABASE_URL", f"postgres://{name}:{name}-local-pw@127.0.0.1:5433/{name}"),
+            host=get("HOST", "127.0.0.1"),
+            port=int(get("PORT", default_port)),
+            db_pool_size=int(get("DB_POOL_SIZE", 20)),
+            consumer_group=get("CONSUMER_GROUP", name),
+            relay_batch=int(get("RELAY_BATCH", 200)),
+            retention_seconds=float(get("RETENTION_SECONDS", 7 * 86400)),
+            kafka=KafkaSettings.from_env(name, env),
+            topics=Topics.from_env(env),
+        )
+
+    def tortoise_config(self, models: str) -> dict[str, object]:
+        return {
+            "connections": {
+                "default": {
+                    "engine": "tortoise.backends.asyncpg",
+                    "credentials": _credentials(self.database_url) | {"minsize": 1, "maxsize": self.db_pool_size},
+                }
+            },
+            "apps": {self.name: {"models": [models], "default_connection": "default"}},
+            "use_tz": True,
+            "timezone": "UTC",
+        }
+
+
+def _credentials(url: str) -> dict[str, object]:
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "database": parts.path.lstrip("/"),
+    }

@@ -30,5 +30,11 @@ fmt: $(STAMP)
 browser-deps:
 	@true
 
+bench: $(STAMP)
+	@$(PY) -m bench.run
+
+chaos: $(STAMP)
+	@$(PY) -m tests.chaos.run --long
+
 clean:
 	rm -rf .data

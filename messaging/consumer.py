@@ -115,6 +115,18 @@ class EventConsumer:
             self.stats.failed_commits += 1
             log.warning("commit of %s at %d failed: %s", partition, offset, exc)
 
+    async def dead_letter_count(self) -> int:
+        """Messages in this consumer's dead-letter topics (all time, not only this process's). A dead-letter
+        topic is created with as many partitions as its source topic."""
+        partitions = [
+            TopicPartition(dead_letter_topic(topic), partition)
+            for topic in self._consumer.subscription()
+            for partition in self._consumer.partitions_for_topic(topic) or ()
+        ]
+        if not partitions:
+            return 0
+        return sum((await self._consumer.end_offsets(partitions)).values())
+
     async def lag(self) -> dict[str, int]:
         """Messages behind the end of each assigned partition."""
         result = {}

@@ -111,14 +111,17 @@ class Messaging:
 
     async def state(self) -> dict[str, Any]:
         lag: dict[str, int] = {}
+        dead_letters = 0
         for consumer in self.consumers:
             lag |= await consumer.lag()
+            dead_letters += await consumer.dead_letter_count()
         return {
             "running": self.running,
             "listening": self.listener.connected.is_set(),
             "outbox": await self.relay.backlog() | self.relay.stats.as_dict(),
             "consumers": [vars(consumer.stats) for consumer in self.consumers],
             "consumer_lag": lag,
+            "dead_letters": dead_letters,
         }
 
 

@@ -7,6 +7,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from sanic.request import RequestParameters
+
 from servicekit.money import format_amount, parse_amount
 from servicekit.problems import Unprocessable
 
@@ -47,7 +49,7 @@ class OrderQuery:
     status: OrderStatus | None
 
     @classmethod
-    def from_args(cls, args: dict[str, list[str]]) -> OrderQuery:
+    def from_args(cls, args: RequestParameters) -> OrderQuery:
         status = _single(args, "status")
         if status is not None and status not in OrderStatus.__members__:
             raise Unprocessable(f"'status' must be one of {', '.join(OrderStatus)}.")
@@ -58,8 +60,8 @@ class OrderQuery:
         )
 
 
-def _single(args: dict[str, list[str]], name: str) -> str | None:
-    values = args.get(name)
+def _single(args: RequestParameters, name: str) -> str | None:
+    values = args.getlist(name)
     if not values:
         return None
     if len(values) > 1:
@@ -67,7 +69,7 @@ def _single(args: dict[str, list[str]], name: str) -> str | None:
     return values[0]
 
 
-def _integer(args: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
+def _integer(args: RequestParameters, name: str, default: int, low: int, high: int) -> int:
     raw = _single(args, name)
     if raw is None:
         return default

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
@@ -92,4 +93,13 @@ async def summary() -> dict[str, Any]:
     rows = await Order.all().group_by("status").annotate(n=Count("id")).values("status", "n")
     by_status = {str(status): 0 for status in OrderStatus} | {row["status"]: row["n"] for row in rows}
     failures = await Order.filter(status=OrderStatus.FAILED).order_by("-updated_at").limit(10)
-    return {"orders_by_status": by_status, "latest_failures": [order_view(order) for order in failures]}
+    _, settled = await connections.get("default").execute_query(
+        "SELECT to_timestamp(floor(extract(epoch FROM updated_at) / 10) * 10) AS bucket, count(*) AS settled "
+        "FROM orders WHERE status <> 'PENDING' AND updated_at > now() - interval '5 minutes' "
+        "GROUP BY bucket ORDER BY bucket"
+    )
+    return {
+        "orders_by_status": by_status,
+        "latest_failures": [order_view(order) for order in failures],
+        "settled_per_10s": [{"at": row["bucket"].isoformat(), "settled": row["settled"]} for row in settled],
+    }

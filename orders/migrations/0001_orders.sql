@@ -11,3 +11,5 @@ CREATE TABLE orders (
 );
 -- GET /orders: one user's orders, newest first.
 CREATE INDEX orders_user_newest ON orders (user_id, created_at DESC, id DESC);
+-- Operations page: orders settled per interval over the last minutes.
+CREATE INDEX orders_settled_at ON orders (updated_at) WHERE status <> 'PENDING';

@@ -1,0 +1,78 @@
+"""Session fixtures: one real PostgreSQL and one real Kafka per test session, on free ports in a temporary
+directory, and the services as real processes in front of them. Everything stops at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sanic import Sanic
+
+from stack.local import ROOT, LocalStack, Ports
+
+Sanic.test_mode = True
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[LocalStack]:
+    """PostgreSQL + Kafka, migrated and with topics, shared by the whole session."""
+    # Parents of a PostgreSQL data directory must be traversable by the server user: not pytest's tmp_path.
+    root = Path(tempfile.mkdtemp(prefix="gozon-test-"))
+    root.chmod(0o755)
+    stack = LocalStack(
+        data_dir=root, ports=Ports.free(), jar_cache=ROOT / ".data" / "kafka-dist", log_dir=ARTIFACTS / "logs"
+    )
+    try:
+        stack.start_infrastructure()
+        yield stack
+    finally:
+        stack.stop()
+        if os.environ.get("GOZON_KEEP_TEST_DATA") != "1":
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(infra: LocalStack) -> Iterator[LocalStack]:
+    """Payments, orders and the gateway as processes, one instance each."""
+    infra.start_services()
+    try:
+        yield infra
+    finally:
+        infra.stop_services()
+
+
+@pytest.fixture
+async def api(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the gateway: the only public entry."""
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def user_id() -> str:
+    """A fresh user per test: tests share the databases but never each other's rows."""
+    return f"u-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+async def payments_db(infra: LocalStack) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(infra.database_urls["payments"], min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def orders_db(infra: LocalStack) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(infra.database_urls["orders"], min_size=1, max_size=4)
+    yield pool
+    await pool.close()

@@ -17,8 +17,7 @@ bp = Blueprint("orders")
 
 @bp.post("/orders")
 async def create_order(request: Request) -> HTTPResponse:
-    body = json_body(request)
-    new = NewOrder.from_json(body)
+    new = NewOrder.from_json(json_body(request))
     topic = request.app.ctx.settings.topics.payment_commands
 
     async def action(conn: BaseDBAsyncClient) -> tuple[int, dict]:
@@ -29,7 +28,7 @@ async def create_order(request: Request) -> HTTPResponse:
         OrdersIdempotencyKey,
         user_id=request.ctx.user_id,
         key=idempotency.parse_key(request.headers.get(idempotency.HEADER)),
-        request_fingerprint=idempotency.fingerprint("POST", "/orders", body),
+        request_fingerprint=idempotency.fingerprint("POST", "/orders", new.as_json()),
         action=action,
     )
     return idempotency.respond(outcome)

@@ -41,6 +41,9 @@ class NewOrder:
             raise Unprocessable(f"'description' must be at most {MAX_DESCRIPTION} characters.")
         return cls(amount=parse_amount(body["amount"]), description=description)
 
+    def as_json(self) -> dict[str, Any]:
+        return {"amount": format_amount(self.amount), "description": self.description}
+
 
 @dataclass(frozen=True)
 class OrderQuery:

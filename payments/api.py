@@ -51,7 +51,7 @@ async def deposit(request: Request) -> HTTPResponse:
         PaymentsIdempotencyKey,
         user_id=user_id,
         key=idempotency.parse_key(request.headers.get(idempotency.HEADER)),
-        request_fingerprint=idempotency.fingerprint("POST", "/accounts/deposit", body),
+        request_fingerprint=idempotency.fingerprint("POST", "/accounts/deposit", {"amount": format_amount(amount)}),
         action=action,
     )
     return idempotency.respond(outcome)

@@ -70,6 +70,7 @@ def parse_key(value: str | None) -> str | None:
 
 
 def fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
+    """Identifies the request by its validated values, so 2.5 and "2.50" are the same request."""
     canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from sanic import Sanic
 
-from gateway import routes
+from gateway import live, routes
 from gateway.settings import Settings
 from gateway.upstreams import Upstream
 from servicekit import problems, requests
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
     problems.install(app)
     requests.install(app, public_paths=("/health", "/ready"))
     app.blueprint(routes.bp)
+    app.blueprint(live.bp)
 
     @app.before_server_start
     async def open_client(app: Sanic) -> None:

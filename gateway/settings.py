@@ -16,6 +16,7 @@ class Settings:
     upstream_timeout: float = 10.0
     cors_origins: str = "*"
     max_connections: int = 200
+    ws_send_timeout: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -27,6 +28,7 @@ class Settings:
             upstream_timeout=float(env.get("GATEWAY_UPSTREAM_TIMEOUT", cls.upstream_timeout)),
             cors_origins=env.get("GATEWAY_CORS_ORIGINS", cls.cors_origins),
             max_connections=int(env.get("GATEWAY_MAX_CONNECTIONS", cls.max_connections)),
+            ws_send_timeout=float(env.get("GATEWAY_WS_SEND_TIMEOUT", cls.ws_send_timeout)),
         )
 
 

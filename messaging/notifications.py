@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -35,6 +36,8 @@ class PgListener:
         self._on_reconnect = on_reconnect
         self._health_interval = health_interval
         self.connected = asyncio.Event()
+        # Named so an operator (or a test) can find this instance's connection in pg_stat_activity.
+        self.application_name = f"listen-{os.getpid()}"
         self.reconnects = 0
 
     async def run(self) -> None:
@@ -43,7 +46,7 @@ class PgListener:
         first = True
         while True:
             try:
-                conn = await asyncpg.connect(self._dsn)
+                conn = await asyncpg.connect(self._dsn, server_settings={"application_name": self.application_name})
             except (OSError, asyncpg.PostgresError) as exc:
                 delay = backoff.next()
                 log.warning("listen connection failed (%s); retrying in %.1fs", exc, delay)

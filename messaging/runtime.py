@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ from messaging.backoff import Backoff
 from messaging.consumer import EventConsumer, Handler
 from messaging.inbox import InboxMessage, purge_older_than
 from messaging.kafka import KafkaSettings, check_consumer_config, check_producer_config, make_consumer, make_producer
-from messaging.notifications import PgListener
+from messaging.notifications import Callback, PgListener
 from messaging.outbox import NOTIFY_CHANNEL, OutboxMessage, OutboxRelay
 
 log = logging.getLogger("messaging.runtime")
@@ -44,6 +44,8 @@ class Messaging:
         inbox: type[InboxMessage] | None = None,
         relay_batch: int = 200,
         retention_seconds: float = 7 * 86400,
+        channels: Mapping[str, Callback] | None = None,
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         check_producer_config(kafka.producer_config())
         for subscription in subscriptions:
@@ -53,12 +55,18 @@ class Messaging:
         self._inbox = inbox
         self._retention_seconds = retention_seconds
         self.relay = OutboxRelay(outbox, batch_size=relay_batch)
-        self.listener = PgListener(dsn, {NOTIFY_CHANNEL: self.relay.wake}, on_reconnect=self._catch_up)
+        # One LISTEN connection per instance serves the relay and whatever else the service listens for.
+        self.listener = PgListener(
+            dsn, {NOTIFY_CHANNEL: self.relay.wake, **(channels or {})}, on_reconnect=self._catch_up
+        )
+        self._on_reconnect = on_reconnect
         self.consumers: list[EventConsumer] = []
         self._task: asyncio.Task[None] | None = None
 
     async def _catch_up(self) -> None:
         self.relay.wake()
+        if self._on_reconnect:
+            await self._on_reconnect()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="messaging")
@@ -74,6 +82,19 @@ class Messaging:
         return self._task is not None and not self._task.done() and self.relay.producer is not None
 
     async def _run(self) -> None:
+        """The LISTEN connection and housekeeping need only PostgreSQL, so they run even while Kafka is away."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.listener.run())
+                tasks.create_task(self._housekeeping())
+                tasks.create_task(self._publish_and_consume())
+        except Exception:
+            log.exception("messaging stopped unexpectedly")
+            raise
+        finally:
+            log.info("messaging stopped")
+
+    async def _publish_and_consume(self) -> None:
         producer = await started(lambda: make_producer(self._kafka))
         kafka_consumers: list[AIOKafkaConsumer] = []
         try:
@@ -82,19 +103,13 @@ class Messaging:
                 kafka_consumers.append(consumer)
                 self.consumers.append(EventConsumer(consumer, producer, subscription.handlers))
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.listener.run())
                 tasks.create_task(self.relay.run(producer))
-                tasks.create_task(self._housekeeping())
                 for consumer in self.consumers:
                     tasks.create_task(consumer.run())
-        except Exception:
-            log.exception("messaging stopped unexpectedly")
-            raise
         finally:
             for consumer in kafka_consumers:
                 await consumer.stop()
             await producer.stop()
-            log.info("messaging stopped")
 
     async def _housekeeping(self, interval: float = 60.0) -> None:
         """Retention: published outbox rows and old inbox rows go, in bounded batches, once a minute."""
@@ -133,6 +148,9 @@ async def started(factory: Callable[[], Client]) -> Client:
         try:
             await client.start()
             return client
+        except asyncio.CancelledError:
+            await client.stop()
+            raise
         except (KafkaError, OSError) as exc:
             with contextlib.suppress(Exception):
                 await client.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from orders.live import LiveLimits
 from servicekit.settings import ServiceSettings
 
 DEFAULT_PORT = 8001
@@ -12,3 +13,13 @@ DEFAULT_PORT = 8001
 
 def from_env(env: Mapping[str, str] = os.environ) -> ServiceSettings:
     return ServiceSettings.from_env("orders", DEFAULT_PORT, env)
+
+
+def live_limits(env: Mapping[str, str] = os.environ) -> LiveLimits:
+    """Limits of the live-status WebSocket, so one client cannot hurt the others."""
+    defaults = LiveLimits()
+    return LiveLimits(
+        queue_size=int(env.get("ORDERS_WS_QUEUE_SIZE", defaults.queue_size)),
+        sockets_per_user=int(env.get("ORDERS_WS_SOCKETS_PER_USER", defaults.sockets_per_user)),
+        sockets_per_instance=int(env.get("ORDERS_WS_SOCKETS_PER_INSTANCE", defaults.sockets_per_instance)),
+    )

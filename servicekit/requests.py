@@ -32,6 +32,16 @@ def user_id_from(value: str | None) -> str:
     return value
 
 
+def claimed_identity(request: Request) -> str | None:
+    """The ``X-User-Id`` header; a WebSocket upgrade may use ``?user_id=`` instead, because browsers cannot set
+    headers on one."""
+    if header := request.headers.get(USER_ID_HEADER):
+        return header
+    if request.headers.get("upgrade", "").lower() == "websocket":
+        return request.args.get("user_id")
+    return None
+
+
 def request_id_from(value: str | None) -> str:
     """Keep the caller's request id when it is sane, otherwise start a new one."""
     if value and REQUEST_ID_PATTERN.fullmatch(value):
@@ -59,7 +69,7 @@ def install(app: Sanic, public_paths: Iterable[str] = ("/health", "/ready", "/op
         request.ctx.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         current_request_id.set(request.ctx.request_id)
         if request.path not in open_paths and request.method != "OPTIONS":
-            request.ctx.user_id = user_id_from(request.headers.get(USER_ID_HEADER))
+            request.ctx.user_id = user_id_from(claimed_identity(request))
 
     @app.on_response(priority=100)
     async def tag(request: Request, response: HTTPResponse) -> None:

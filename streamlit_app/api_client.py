@@ -1,0 +1,230 @@
+"""The only HTTP code of the UI: a typed client for the gateway's public API.
+
+Every failure becomes an ``ApiError`` whose message is the problem detail (RFC 9457) the API sent, so pages can
+show it as is; a gateway that does not answer at all is a ``GatewayUnavailable``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import requests
+import streamlit as st
+
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
+TIMEOUT_SECONDS = 10.0
+STATUSES = ("PENDING", "PAID", "FAILED")
+
+
+class ApiError(Exception):
+    """The API refused or failed a request; ``str(error)`` is the readable detail."""
+
+    def __init__(self, detail: str, *, status: int | None = None, title: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+        self.title = title
+
+
+class GatewayUnavailable(ApiError):
+    """No answer from the gateway: it is down, unreachable or too slow. The request may or may not have run."""
+
+
+@dataclass(frozen=True)
+class Balance:
+    user_id: str
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    user_id: str
+    amount: Decimal
+    description: str | None
+    status: str
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Order:
+        return cls(
+            id=body["id"],
+            user_id=body["user_id"],
+            amount=Decimal(body["amount"]),
+            description=body.get("description"),
+            status=body["status"],
+            failure_reason=body.get("failure_reason"),
+            created_at=datetime.fromisoformat(body["created_at"]),
+            updated_at=datetime.fromisoformat(body["updated_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    items: list[Order]
+    limit: int
+    offset: int
+    total: int
+
+
+@dataclass(frozen=True)
+class SettledBucket:
+    at: datetime
+    settled: int
+
+
+@dataclass(frozen=True)
+class MessagingFigures:
+    """One service's outbox relay and consumers (messaging/runtime.py ``state``)."""
+
+    running: bool
+    listening: bool
+    outbox_pending: int
+    outbox_oldest_age_seconds: float
+    publish_lag_p99_ms: float | None
+    consumer_lag: dict[str, int]
+    dead_letters: int
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> MessagingFigures:
+        outbox = body["outbox"]
+        return cls(
+            running=body["running"],
+            listening=body["listening"],
+            outbox_pending=outbox["pending"],
+            outbox_oldest_age_seconds=outbox["oldest_age_seconds"],
+            publish_lag_p99_ms=outbox.get("publish_lag_p99_ms"),
+            consumer_lag=body["consumer_lag"],
+            dead_letters=body["dead_letters"],
+        )
+
+    def lag_per_topic(self) -> dict[str, int]:
+        """Consumer lag summed over each topic's partitions (keys are ``topic/partition``)."""
+        totals: dict[str, int] = {}
+        for partition, lag in self.consumer_lag.items():
+            topic = partition.rsplit("/", 1)[0]
+            totals[topic] = totals.get(topic, 0) + lag
+        return totals
+
+
+@dataclass(frozen=True)
+class OrdersFigures:
+    by_status: dict[str, int]
+    latest_failures: list[Order]
+    settled_per_10s: list[SettledBucket]
+    messaging: MessagingFigures
+
+
+@dataclass(frozen=True)
+class PaymentsFigures:
+    by_status: dict[str, int]
+    accounts: int
+    messaging: MessagingFigures
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The gateway's ``/ready``: whether each upstream service can serve (its database and Kafka are usable)."""
+
+    ready: bool
+    checks: dict[str, bool]
+
+
+class GatewayClient:
+    def __init__(self, base_url: str, timeout: float = TIMEOUT_SECONDS) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+
+    def create_account(self, user: str) -> Balance:
+        return _balance(self._request("POST", "/accounts", user))
+
+    def balance(self, user: str) -> Balance:
+        return _balance(self._request("GET", "/accounts/balance", user))
+
+    def deposit(self, user: str, amount: str, idempotency_key: str) -> Balance:
+        body = self._request("POST", "/accounts/deposit", user, json={"amount": amount}, key=idempotency_key)
+        return _balance(body)
+
+    def create_order(self, user: str, amount: str, description: str | None, idempotency_key: str) -> Order:
+        payload = {"amount": amount, "description": description} if description else {"amount": amount}
+        return Order.from_json(self._request("POST", "/orders", user, json=payload, key=idempotency_key))
+
+    def orders(self, user: str, *, limit: int = 50, offset: int = 0, status: str | None = None) -> OrderPage:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        body = self._request("GET", "/orders", user, params=params)
+        items = [Order.from_json(item) for item in body["items"]]
+        return OrderPage(items=items, limit=body["limit"], offset=body["offset"], total=body["total"])
+
+    def orders_figures(self, user: str) -> OrdersFigures:
+        body = self._request("GET", "/ops/orders", user)
+        return OrdersFigures(
+            by_status=body["orders_by_status"],
+            latest_failures=[Order.from_json(item) for item in body["latest_failures"]],
+            settled_per_10s=[
+                SettledBucket(datetime.fromisoformat(item["at"]), item["settled"]) for item in body["settled_per_10s"]
+            ],
+            messaging=MessagingFigures.from_json(body),
+        )
+
+    def payments_figures(self, user: str) -> PaymentsFigures:
+        body = self._request("GET", "/ops/payments", user)
+        return PaymentsFigures(
+            by_status=body["payments_by_status"], accounts=body["accounts"], messaging=MessagingFigures.from_json(body)
+        )
+
+    def readiness(self) -> Readiness:
+        """Answers also when an upstream is not ready (the gateway's 503 carries the same checks)."""
+        response = self._send("GET", "/ready", {})
+        body = _json(response)
+        if not isinstance(body, dict) or "checks" not in body:
+            raise _problem(response)
+        return Readiness(ready=response.ok, checks=body["checks"])
+
+    def _request(self, method: str, path: str, user: str, key: str | None = None, **kwargs: Any) -> Any:
+        headers = {"X-User-Id": user} | ({"Idempotency-Key": key} if key else {})
+        response = self._send(method, path, headers, **kwargs)
+        if not response.ok:
+            raise _problem(response)
+        return response.json()
+
+    def _send(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
+        try:
+            return self._http.request(method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise GatewayUnavailable(f"The gateway at {self.base_url} did not answer in {self.timeout:g}s.") from None
+        except requests.RequestException:
+            raise GatewayUnavailable(f"The gateway at {self.base_url} is not reachable.") from None
+
+
+@st.cache_resource
+def client() -> GatewayClient:
+    """One client (one connection pool) for every session, pointed at ``GATEWAY_URL``."""
+    return GatewayClient(os.environ.get("GATEWAY_URL", DEFAULT_GATEWAY_URL))
+
+
+def _balance(body: dict[str, Any]) -> Balance:
+    return Balance(user_id=body["user_id"], balance=Decimal(body["balance"]))
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _problem(response: requests.Response) -> ApiError:
+    body = _json(response)
+    if isinstance(body, dict) and (body.get("detail") or body.get("title")):
+        title = body.get("title")
+        return ApiError(body.get("detail") or title, status=response.status_code, title=title)
+    return ApiError(f"The gateway answered {response.status_code} {response.reason}.", status=response.status_code)

@@ -1,0 +1,144 @@
+"""Operations: how the system is doing, for whoever runs it.
+
+Figures come from what the services already expose through the gateway: each service's ``GET /ops`` (as
+``/ops/orders`` and ``/ops/payments``) and the gateway's ``GET /ready`` (see streamlit_app/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from streamlit_app import session
+from streamlit_app.api_client import (
+    STATUSES,
+    ApiError,
+    GatewayUnavailable,
+    OrdersFigures,
+    PaymentsFigures,
+    SettledBucket,
+    client,
+)
+from streamlit_app.tables import orders_table
+
+T = TypeVar("T")
+
+AUTO_REFRESH_KEY = "operations_auto_refresh"
+AUTO_REFRESH_SECONDS = 5
+BUCKET_SECONDS = 10
+WINDOW = timedelta(minutes=5)
+
+
+def figures_or_warning(service: str, fetch: Callable[[], T]) -> T | None:
+    """One service's figures; if that service cannot answer, a warning in their place and the rest of the page."""
+    try:
+        return fetch()
+    except GatewayUnavailable:
+        raise
+    except ApiError as exc:
+        st.warning(f"No figures from **{service}**: {exc}", icon=":material/warning:")
+        return None
+
+
+def health_section() -> None:
+    st.subheader("Health")
+    readiness = figures_or_warning("the gateway's readiness check", client().readiness)
+    columns = st.columns(4)
+    with columns[0]:
+        st.markdown("**gateway**")
+        st.badge("Up", icon=":material/check:", color="green")
+    for column, (service, ready) in zip(columns[1:], (readiness.checks if readiness else {}).items(), strict=False):
+        with column:
+            st.markdown(f"**{service}**")
+            if ready:
+                st.badge("Ready", icon=":material/check:", color="green")
+            else:
+                st.badge("Not ready", icon=":material/close:", color="red")
+
+
+def settled_per_second(buckets: list[SettledBucket], now: datetime) -> pd.DataFrame:
+    """Orders settled per second in each 10-second bucket of the window, empty buckets included."""
+    settled = {int(bucket.at.timestamp()): bucket.settled for bucket in buckets}
+    last = int(now.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
+    starts = range(last - int(WINDOW.total_seconds()) + BUCKET_SECONDS, last + 1, BUCKET_SECONDS)
+    return pd.DataFrame(
+        {
+            "Time": [datetime.fromtimestamp(start, UTC) for start in starts],
+            "Settled per second": [settled.get(start, 0) / BUCKET_SECONDS for start in starts],
+        }
+    )
+
+
+def orders_section(figures: OrdersFigures, payments: PaymentsFigures | None) -> None:
+    st.subheader("Orders")
+    columns = st.columns(len(STATUSES) + 1)
+    for column, status in zip(columns, STATUSES, strict=False):
+        column.metric(status, figures.by_status.get(status, 0))
+    columns[-1].metric("Accounts", payments.accounts if payments else "?")
+    st.markdown("**Orders settled per second**, last 5 minutes")
+    chart = settled_per_second(figures.settled_per_10s, datetime.now(UTC))
+    st.bar_chart(chart, x="Time", y="Settled per second", height=220)
+    st.markdown("**Latest failures**")
+    if figures.latest_failures:
+        orders_table(figures.latest_failures, with_user=True)
+    else:
+        st.caption("No failed orders.")
+
+
+def messaging_section(services: dict[str, OrdersFigures | PaymentsFigures]) -> None:
+    st.subheader("Messaging")
+    outbox = pd.DataFrame(
+        [
+            {
+                "Service": service,
+                "Outbox backlog": figures.messaging.outbox_pending,
+                "Oldest unpublished (s)": round(figures.messaging.outbox_oldest_age_seconds, 1),
+                "Publish lag p99 (ms)": figures.messaging.publish_lag_p99_ms,
+                "Dead letters": figures.messaging.dead_letters,
+                "Relay running": figures.messaging.running,
+                "Listening": figures.messaging.listening,
+            }
+            for service, figures in services.items()
+        ]
+    )
+    st.dataframe(outbox, hide_index=True)
+    lag = pd.DataFrame(
+        [
+            {"Consumer": service, "Topic": topic, "Lag (messages)": messages}
+            for service, figures in services.items()
+            for topic, messages in sorted(figures.messaging.lag_per_topic().items())
+        ],
+        columns=["Consumer", "Topic", "Lag (messages)"],
+    )
+    st.markdown("**Consumer lag per topic**")
+    st.dataframe(lag, hide_index=True)
+
+
+def dashboard(operator: str) -> None:
+    """Everything below the toggle: read again every AUTO_REFRESH_SECONDS while auto-refresh is on."""
+    try:
+        health_section()
+        orders = figures_or_warning("orders", lambda: client().orders_figures(operator))
+        payments = figures_or_warning("payments", lambda: client().payments_figures(operator))
+    except GatewayUnavailable as exc:
+        session.show_gateway_down(exc)
+        return
+    if orders:
+        orders_section(orders, payments)
+    services = {name: figures for name, figures in (("orders", orders), ("payments", payments)) if figures}
+    if services:
+        messaging_section(services)
+    st.caption(f"As of {datetime.now().astimezone():%H:%M:%S}, asked as **{operator}**.")
+
+
+def render() -> None:
+    st.title("Operations")
+    auto_refresh = st.toggle(f"Refresh every {AUTO_REFRESH_SECONDS} s", value=True, key=AUTO_REFRESH_KEY)
+    st.fragment(dashboard, run_every=AUTO_REFRESH_SECONDS if auto_refresh else None)(session.operator())
+
+
+session.run_page(render)

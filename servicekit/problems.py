@@ -65,7 +65,7 @@ def render(request: Request, exc: Exception) -> HTTPResponse:
     if status >= 500 and not exc.quiet:
         log.error("%s %s failed: %s", request.method, request.path, exc, exc_info=exc)
     else:
-        log.info("%s %s -> %d %s", request.method, request.path, status, exc)
+        log.debug("%s %s -> %d %s", request.method, request.path, status, exc)
     response = problem(status, str(exc) or HTTPStatus(status).phrase, instance=request.path)
     response.headers.update(exc.headers or {})
     return response

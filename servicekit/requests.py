@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
+access_log = logging.getLogger("gozon.access")
 current_request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
 
@@ -74,3 +76,4 @@ def install(app: Sanic, public_paths: Iterable[str] = ("/health", "/ready", "/op
     @app.on_response(priority=100)
     async def tag(request: Request, response: HTTPResponse) -> None:
         response.headers[REQUEST_ID_HEADER] = getattr(request.ctx, "request_id", None) or request_id_from(None)
+        access_log.info("%s %s -> %d", request.method, request.path, response.status)

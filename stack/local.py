@@ -7,6 +7,7 @@ then each service as its own OS process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -156,7 +157,8 @@ class LocalStack:
             asyncio.run(migrate.migrate(url, migrate.migration_files(service)))
 
     def start_kafka(self) -> None:
-        self.broker.start(stdout=self._log_target("kafka"))
+        with self._log_target("kafka") as log_file:
+            self.broker.start(stdout=log_file)
         asyncio.run(kafka.wait_until_ready(self.broker.bootstrap_servers))
         asyncio.run(kafka.create_topics(self.broker.bootstrap_servers, self.topics.all(), self.topics.partitions))
 
@@ -169,14 +171,15 @@ class LocalStack:
     def spawn(
         self, name: str, command: list[str], health_url: str | None = None, env: Mapping[str, str] | None = None
     ) -> Process:
-        popen = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**self.env(), **(env or {})},
-            stdout=self._log_target(name),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self._log_target(name) as log_file:
+            popen = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**self.env(), **(env or {})},
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         process = Process(name, popen, health_url)
         self.processes.append(process)
         return process
@@ -237,9 +240,10 @@ class LocalStack:
         self.broker.stop()
         self.postgres.stop()
 
-    def _log_target(self, name: str) -> IO[bytes] | None:
+    def _log_target(self, name: str) -> contextlib.AbstractContextManager[IO[bytes] | None]:
+        """The child's own log file (the child keeps its copy open), or the terminal when there is no log_dir."""
         if self.log_dir is None:
-            return None
+            return contextlib.nullcontext()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return open(self.log_dir / f"{name.replace(':', '-')}.log", "ab")
 

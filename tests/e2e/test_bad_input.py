@@ -32,7 +32,8 @@ bodies = st.one_of(
     json_values.map(json.dumps),
     st.fixed_dictionaries({"amount": json_values}, optional={"description": json_values}).map(json.dumps),
 )
-header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=70)
+# Leading or trailing blanks are not representable in an HTTP header value.
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=70).map(str.strip)
 headers = st.fixed_dictionaries(
     {}, optional={"X-User-Id": header_text, "Idempotency-Key": header_text, "X-Request-Id": header_text}
 )

@@ -180,13 +180,16 @@ async def test_sockets_are_closed_going_away_when_an_instance_or_the_gateway_sto
             await receive(through_instance)
     assert instance_gone.value.rcvd.code == 1001
 
-    stack.spawn_service("orders", port=int(orders_b.name.rsplit(":", 1)[1]))
-    stack.wait_healthy()
-    socket = await websockets.connect(ws_url(gateway_b, user_id=user_id))
-    await receive(socket)
-    stack.stop_process(gateway_process)
-    with pytest.raises(websockets.ConnectionClosed) as gateway_gone:
+    restarted = stack.spawn_service("orders", port=int(orders_b.name.rsplit(":", 1)[1]))
+    try:
+        stack.wait_healthy()
+        socket = await websockets.connect(ws_url(gateway_b, user_id=user_id))
         await receive(socket)
+        stack.stop_process(gateway_process)
+        with pytest.raises(websockets.ConnectionClosed) as gateway_gone:
+            await receive(socket)
+    finally:
+        stack.stop_process(restarted)
     assert gateway_gone.value.rcvd.code == 1001
 
 

@@ -17,6 +17,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from tortoise import connections, fields
@@ -33,6 +34,9 @@ log = logging.getLogger("messaging.outbox")
 
 LANES = 16
 NOTIFY_CHANNEL = "outbox"
+# A database restart also surfaces as asyncpg's own errors, which the ORM does not translate: "the database system
+# is starting up" while the pool reconnects, or a rollback on a connection that died in the middle of a transaction.
+DATABASE_ERRORS = (BaseORMException, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class OutboxMessage(Model):
@@ -111,7 +115,7 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 published = await self.publish_batch()
-            except (KafkaError, BaseORMException, OSError) as exc:
+            except (KafkaError, *DATABASE_ERRORS) as exc:
                 self.stats.failures += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 delay = backoff.next()

@@ -12,14 +12,13 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from tortoise.exceptions import BaseORMException
 
 from messaging.backoff import Backoff
 from messaging.consumer import EventConsumer, Handler
 from messaging.inbox import InboxMessage, purge_older_than
 from messaging.kafka import KafkaSettings, check_consumer_config, check_producer_config, make_consumer, make_producer
 from messaging.notifications import Callback, PgListener
-from messaging.outbox import NOTIFY_CHANNEL, OutboxMessage, OutboxRelay
+from messaging.outbox import DATABASE_ERRORS, NOTIFY_CHANNEL, OutboxMessage, OutboxRelay
 
 log = logging.getLogger("messaging.runtime")
 
@@ -120,7 +119,7 @@ class Messaging:
                     deleted += await purge_older_than(self._inbox, self._retention_seconds)
                 if deleted:
                     log.info("retention removed %d outbox/inbox rows", deleted)
-            except (BaseORMException, OSError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("retention cleanup failed: %s", exc)
             await asyncio.sleep(interval)
 

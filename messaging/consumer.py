@@ -50,8 +50,16 @@ class EventConsumer:
         self.stats = ConsumerStats()
 
     async def run(self) -> None:
+        backoff = Backoff()
         while True:
-            batches = await self._consumer.getmany(timeout_ms=1000, max_records=self._batch_size)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=self._batch_size)
+            except KafkaError as exc:
+                delay = backoff.next()
+                log.warning("fetching failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
             for partition, records in batches.items():
                 for record in records:
                     await self._process(record)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from tortoise import connections, fields
+from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
+
+from messaging.retention import delete_older_than
 
 
 class InboxMessage(Model):
@@ -30,17 +32,7 @@ async def record_once(model: type[InboxMessage], conn: BaseDBAsyncClient, messag
     return bool(inserted)
 
 
-async def purge_older_than(model: type[InboxMessage], seconds: float, batch: int = 1000) -> int:
-    """Retention cleanup in bounded batches. Correctness never depends on these rows alone: every effect also
-    has its own unique business key (one payment per order)."""
-    table = model._meta.db_table
-    total = 0
-    while True:
-        deleted, _ = await connections.get("default").execute_query(
-            f"DELETE FROM {table} WHERE message_id IN (SELECT message_id FROM {table} "
-            "WHERE received_at < now() - make_interval(secs => $1) LIMIT $2)",
-            [seconds, batch],
-        )
-        total += deleted
-        if deleted < batch:
-            return total
+async def purge_older_than(model: type[InboxMessage], seconds: float) -> int:
+    """Retention cleanup. Correctness never depends on these rows alone: every effect also has its own unique
+    business key (one payment per order), so a redelivery after the purge still changes nothing."""
+    return await delete_older_than(model._meta.db_table, "message_id", "received_at", seconds)

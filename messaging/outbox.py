@@ -29,6 +29,7 @@ from tortoise.transactions import in_transaction
 from messaging import faults
 from messaging.backoff import Backoff
 from messaging.events import Envelope
+from messaging.retention import delete_older_than
 
 log = logging.getLogger("messaging.outbox")
 
@@ -164,18 +165,9 @@ class OutboxRelay:
         lags = [(now - row["created_at"].timestamp()) * 1000 for row in rows]
         self.stats.recent_lags_ms = (self.stats.recent_lags_ms + lags)[-1000:]
 
-    async def delete_published(self, retention_seconds: float, batch: int = 1000) -> int:
-        """Retention: delete rows published longer ago than ``retention_seconds``, in bounded batches."""
-        deleted_total = 0
-        while True:
-            deleted, _ = await connections.get("default").execute_query(
-                f"DELETE FROM {self._table} WHERE id IN (SELECT id FROM {self._table} "
-                "WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2)",
-                [retention_seconds, batch],
-            )
-            deleted_total += deleted
-            if deleted < batch:
-                return deleted_total
+    async def delete_published(self, retention_seconds: float) -> int:
+        """Retention: delete rows published longer ago than ``retention_seconds``."""
+        return await delete_older_than(self._table, "id", "published_at", retention_seconds)
 
     async def backlog(self) -> dict[str, float | int]:
         """How many rows wait to be published and how old the oldest is, for the ops view."""

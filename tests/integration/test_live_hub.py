@@ -5,18 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
-from tortoise import Tortoise, connections
-
-from orders import settings
 from orders.domain import OrderStatus
 from orders.live import LiveHub, LiveLimits
 from orders.models import Order
-from stack.local import LocalStack
 from tests.helpers import eventually
 
 
@@ -47,14 +41,6 @@ class FakeSocket:
     async def __anext__(self) -> str:
         await self._gone.wait()
         raise StopAsyncIteration
-
-
-@pytest.fixture(scope="module")
-async def orders_orm(infra: LocalStack) -> AsyncIterator[None]:
-    config = settings.from_env({"ORDERS_DATABASE_URL": infra.database_urls["orders"]})
-    await Tortoise.init(config=config.tortoise_config("orders.models"), _enable_global_fallback=True)
-    yield
-    await connections.close_all()
 
 
 async def paid_order(user: str) -> Order:

@@ -15,7 +15,8 @@ from servicekit import logs
 SPEC = Path(__file__).resolve().parents[1] / "openapi.yaml"
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Gozon API</title>
-<link rel="stylesheet" href="/assets/swagger-ui.css"></head>
+<link rel="stylesheet" href="/assets/swagger-ui.css">
+<link rel="icon" href="/assets/favicon-32x32.png"></head>
 <body><div id="ui"></div>
 <script src="/assets/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({url: "/openapi.yaml", dom_id: "#ui", tryItOutEnabled: true});</script>

@@ -1,0 +1,150 @@
+"""``openapi.yaml`` is the gateway's whole public contract: it documents exactly the gateway's routes, each route
+the gateway forwards exists in the service behind it, and Swagger UI serves it with "Try it out" allowed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import yaml
+from sanic import Sanic
+from sanic_testing.testing import SanicASGITestClient
+
+from gateway import docs, routes
+from gateway.app import create_app as create_gateway
+from orders.app import create_app as create_orders
+from payments.app import create_app as create_payments
+from stack.local import ROOT, LocalStack
+
+SPEC_PATH = ROOT / "openapi.yaml"
+SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+GATEWAY_OWN = {("GET", "/health"), ("GET", "/ready")}
+SWAGGER_ORIGIN = "http://localhost:8082"
+
+Operation = tuple[str, str]
+
+
+def documented() -> set[Operation]:
+    return {(method.upper(), path) for path, item in SPEC["paths"].items() for method in item if method in HTTP_METHODS}
+
+
+def openapi_path(sanic_uri: str) -> str:
+    """``/orders/<order_id:str>`` -> ``/orders/{order_id}``."""
+    return re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", sanic_uri)
+
+
+def http_routes(app: Sanic) -> set[Operation]:
+    """Every HTTP route of the app; a WebSocket route is no part of the OpenAPI contract."""
+    return {
+        (method, openapi_path(route.uri))
+        for route in app.router.routes
+        if not route.extra.websocket
+        for method in route.methods
+    }
+
+
+def gateway_routes() -> set[Operation]:
+    """The gateway's routes, with ``/ops/{service}`` spelled out for each service it knows."""
+    app = create_gateway()
+    operations = http_routes(app) - {("GET", "/ops/{service}")}
+    return operations | {("GET", f"/ops/{service}") for service in app.ctx.upstreams}
+
+
+def public_routes(app: Sanic) -> set[Operation]:
+    """A service's routes as the gateway publishes them: its ``/ops`` as ``/ops/<service>``, without the
+    service's own ``/health`` and ``/ready``."""
+    renamed = {("GET", "/ops"): ("GET", f"/ops/{app.name}")}
+    return {renamed.get(operation, operation) for operation in http_routes(app) - GATEWAY_OWN}
+
+
+def proxied(table: Iterable[tuple[str, list[str]]]) -> set[Operation]:
+    return {(method, openapi_path(uri)) for uri, methods in table for method in methods}
+
+
+def test_the_spec_is_a_valid_openapi_3_0_document_for_the_gateway() -> None:
+    schema = schemathesis.openapi.from_path(SPEC_PATH)
+
+    schema.validate()
+    assert SPEC["openapi"] == "3.0.3"
+    assert [server["url"] for server in SPEC["servers"]] == ["http://localhost:8000"]
+
+
+def test_the_spec_documents_exactly_the_gateway_routes() -> None:
+    assert gateway_routes() == documented()
+
+
+def test_each_forwarded_route_exists_in_the_service_behind_it() -> None:
+    assert proxied(routes.ACCOUNTS) <= public_routes(create_payments())
+    assert proxied(routes.ORDERS) <= public_routes(create_orders())
+
+
+def test_every_service_route_is_published_by_the_gateway() -> None:
+    services = public_routes(create_orders()) | public_routes(create_payments())
+
+    assert services | GATEWAY_OWN == documented()
+
+
+@pytest.mark.parametrize(("path", "method"), sorted((path, method.lower()) for method, path in documented()))
+def test_every_operation_states_identity_request_id_and_problem_errors(path: str, method: str) -> None:
+    operation = SPEC["paths"][path][method]
+    parameters = {resolve(parameter)["name"] for parameter in operation["parameters"]}
+    responses = {status: resolve(response) for status, response in operation["responses"].items()}
+
+    assert "X-Request-Id" in parameters
+    assert ("X-User-Id" in parameters) == ((method.upper(), path) not in GATEWAY_OWN)
+    for status, response in responses.items():
+        assert "X-Request-Id" in response["headers"], status
+        if int(status) >= 400 and path != "/ready":
+            assert list(response["content"]) == ["application/problem+json"], status
+
+
+def resolve(node: dict[str, Any]) -> dict[str, Any]:
+    """Follow ``$ref`` within the spec."""
+    while "$ref" in node:
+        target: Any = SPEC
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+async def test_swagger_ui_serves_the_spec_and_its_assets_locally() -> None:
+    client = SanicASGITestClient(docs.create_app())
+
+    _, page = await client.get("/")
+    _, spec = await client.get("/openapi.yaml")
+    _, bundle = await client.get("/assets/swagger-ui-bundle.js")
+    _, stylesheet = await client.get("/assets/swagger-ui.css")
+
+    assert page.status_code == 200
+    assert "https://" not in page.text
+    assert spec.status_code == 200
+    assert yaml.safe_load(spec.text) == SPEC
+    assert bundle.status_code == stylesheet.status_code == 200
+
+
+async def test_the_gateway_lets_swagger_ui_try_every_call(stack: LocalStack) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as client:
+        preflight = await client.options(
+            "/orders",
+            headers={
+                "Origin": SWAGGER_ORIGIN,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-user-id,x-request-id,idempotency-key",
+            },
+        )
+        call = await client.get("/orders", headers={"Origin": SWAGGER_ORIGIN, "X-User-Id": "swagger-visitor"})
+
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] in (SWAGGER_ORIGIN, "*")
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    allowed = set(preflight.headers["access-control-allow-headers"].split(","))
+    assert {"content-type", "x-user-id", "x-request-id", "idempotency-key"} <= allowed
+    assert call.status_code == 200
+    assert call.headers["access-control-allow-origin"] in (SWAGGER_ORIGIN, "*")
+    assert "x-request-id" in call.headers["access-control-expose-headers"]

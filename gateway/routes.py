@@ -17,7 +17,12 @@ ORDERS = ("/orders", ["GET", "POST"]), ("/orders/<order_id:str>", ["GET"])
 
 
 async def proxy_to(request: Request, upstream: Upstream, path: str) -> HTTPResponse:
-    headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name))}
+    # The caller's bytes as they came (Sanic decoded them with surrogateescape): the service judges them.
+    headers: dict[str, str | bytes] = {
+        name: value.encode(errors="surrogateescape")
+        for name in FORWARDED_REQUEST_HEADERS
+        if (value := request.headers.get(name))
+    }
     headers[REQUEST_ID_HEADER] = request.ctx.request_id
     client: httpx.AsyncClient = request.app.ctx.http
     response = await upstream.forward(client, request.method, path, request.query_string, headers, request.body)

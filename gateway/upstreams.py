@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping
 
 import httpx
 
@@ -11,7 +12,8 @@ from servicekit.problems import BadGateway, GatewayTimeout
 
 log = logging.getLogger("gateway.upstreams")
 
-FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "x-user-id", "x-request-id", "idempotency-key")
+# X-Request-Id is not among them: the gateway sends its own (the caller's when well-formed).
+FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "x-user-id", "idempotency-key")
 FORWARDED_RESPONSE_HEADERS = ("content-type", "idempotent-replayed", "allow")
 
 
@@ -27,7 +29,13 @@ class Upstream:
         return [self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))]
 
     async def forward(
-        self, client: httpx.AsyncClient, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str | bytes],
+        body: bytes,
     ) -> httpx.Response:
         """Send the request to one instance. Only a refused connection moves on to the next one: then the
         request never reached a service, so even a POST is safe to send elsewhere."""

@@ -39,6 +39,8 @@ class NewOrder:
             raise Unprocessable("'description' must be a string.")
         if description is not None and len(description) > MAX_DESCRIPTION:
             raise Unprocessable(f"'description' must be at most {MAX_DESCRIPTION} characters.")
+        if description is not None and not _storable(description):
+            raise Unprocessable("'description' must be Unicode text without NUL characters.")
         return cls(amount=parse_amount(body["amount"]), description=description)
 
     def as_json(self) -> dict[str, Any]:
@@ -61,6 +63,15 @@ class OrderQuery:
             offset=_integer(args, "offset", 0, 0, 2**31 - 1),
             status=OrderStatus(status) if status else None,
         )
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text cannot hold a NUL character, nor UTF-8 an unpaired surrogate (a JSON escape can make one)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _single(args: RequestParameters, name: str) -> str | None:

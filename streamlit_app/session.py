@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import streamlit as st
 
+from streamlit_app import live
 from streamlit_app.api_client import ApiError, GatewayUnavailable
 
 USER_KEY = "user_id"
@@ -33,6 +34,8 @@ def current_user() -> str | None:
 
 
 def set_user(user_id: str) -> None:
+    if user_id != current_user():
+        live.unsubscribe()  # the previous user's socket closes now, not when it idles out
     st.session_state[USER_KEY] = user_id
 
 

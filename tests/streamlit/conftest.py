@@ -9,6 +9,7 @@ import pytest
 
 from stack.local import LocalStack
 from streamlit_app.api_client import client
+from streamlit_app.live import OrderFeed
 
 
 @pytest.fixture
@@ -19,3 +20,19 @@ def gateway_url(stack: LocalStack) -> Iterator[str]:
         client.clear()
         yield stack.gateway_url
     client.clear()
+
+
+@pytest.fixture(autouse=True)
+def live_feeds_end_with_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A page's order socket lives until its session idles out; here it closes when the test that opened it ends."""
+    started: list[OrderFeed] = []
+    start = OrderFeed.start
+
+    def start_and_remember(feed: OrderFeed) -> OrderFeed:
+        started.append(feed)
+        return start(feed)
+
+    monkeypatch.setattr(OrderFeed, "start", start_and_remember)
+    yield
+    for feed in started:
+        feed.stop()

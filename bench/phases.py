@@ -1,0 +1,342 @@
+"""The measurements, one method per figure of the issue: the PostgreSQL bound, saturation, latency at a fixed
+rate (with relay lag), gateway overhead, and the profile of the hot path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import procs
+from bench.http import Client
+from bench.load import LoadRecord, Send, closed_loop, open_loop, summary_ms
+from bench.observe import Observer
+from bench.pgbench import Pgbench
+from bench.progress import Progress
+from stack.local import ROOT, LocalStack, Process
+
+ORDER_BODY = json.dumps({"amount": "1.00", "description": "bench"}).encode()
+DEPOSIT_BODY = json.dumps({"amount": "1000000.00"}).encode()
+JSON = {"Content-Type": "application/json"}
+SERVICES = ("payments", "orders", "gateway")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard each phase runs. ``quick()`` is the few-seconds-per-phase smoke run."""
+
+    clients: int = 32
+    users: int = 200
+    pgbench_seconds: int = 30
+    first_rate: float = 50.0
+    rate_factor: float = 1.5
+    max_rate: float = 3000.0
+    step_seconds: float = 10.0
+    step_warmup: float = 2.0
+    patience: int = 2
+    fixed_rate: float = 100.0
+    fixed_seconds: float = 60.0
+    gateway_seconds: float = 15.0
+    profile_seconds: float = 30.0
+    drain_timeout: float = 180.0
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(
+            users=20,
+            pgbench_seconds=3,
+            first_rate=100.0,
+            rate_factor=2.0,
+            step_seconds=3.0,
+            step_warmup=1.0,
+            patience=1,
+            fixed_seconds=4.0,
+            gateway_seconds=3.0,
+            profile_seconds=4.0,
+            drain_timeout=60.0,
+        )
+
+
+Created = list[tuple[str, uuid.UUID]]
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the repository when it is inside it, so results do not name one machine's layout."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def ids_of(created: Created) -> list[uuid.UUID]:
+    return [order_id for _, order_id in created]
+
+
+def order_sender(client: Client, users: list[str], created: Created) -> Send:
+    """POST /orders for user ``index mod len(users)``; each created order's (user, id) lands in ``created``."""
+
+    async def send(index: int) -> bool:
+        user = users[index % len(users)]
+        response = await client.request("POST", "/orders", {"X-User-Id": user, **JSON}, ORDER_BODY)
+        if response.status != 201:
+            return False
+        created.append((user, uuid.UUID(json.loads(response.body)["id"])))
+        return True
+
+    return send
+
+
+def per_unit_ms(cpu: dict[str, float], units_per_s: float) -> dict[str, float | None]:
+    """CPU milliseconds each process group spent per order (or request): robust to a busy machine, where
+    throughput and latency are not."""
+    return {group: round(cores * 1000 / units_per_s, 3) if units_per_s else None for group, cores in cpu.items()}
+
+
+def order_reader(client: Client, orders: Created) -> Send:
+    async def send(index: int) -> bool:
+        user, order_id = orders[index % len(orders)]
+        response = await client.request("GET", f"/orders/{order_id}", {"X-User-Id": user})
+        return response.status == 200
+
+    return send
+
+
+class Bench:
+    def __init__(self, stack: LocalStack, plan: Plan, observer: Observer) -> None:
+        self.stack = stack
+        self.plan = plan
+        self.observer = observer
+        self.groups = procs.ProcessGroups(self._process_groups())
+        self.progress = Progress(on_tick=self.groups.sample_memory)
+        self.gateway = Client(stack.gateway_url, plan.clients)
+        self.users: list[str] = []
+        self.pgbench = Pgbench(stack.postgres)
+
+    def _process_groups(self) -> dict[str, procs.PidSource]:
+        def service(name: str) -> procs.PidSource:
+            return lambda: [p.popen.pid for p in self.stack.processes if p.name.split(":")[0] == name and p.alive]
+
+        broker = self.stack.broker.process
+        assert broker is not None, "Kafka runs before the bench starts"
+        postmaster = procs.postmaster_pid(self.stack.postgres.data_dir)
+        return {
+            "generator": lambda: [os.getpid()],
+            **{name: service(name) for name in ("gateway", "orders", "payments")},
+            "kafka": lambda: [broker.pid],
+            "postgres": lambda: procs.with_children(postmaster),
+        }
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{getattr(self.stack.ports, service)}"
+
+    # Setup --------------------------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Funded accounts for the users, the pgbench database, and a first order settled end to end."""
+        self.users = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(self.plan.users)]
+        async with self.progress.phase(f"funding {len(self.users)} accounts"):
+            await asyncio.gather(*(self._fund(user) for user in self.users))
+        async with self.progress.phase("pgbench -i"):
+            await self.pgbench.initialise()
+        await self.warm_up()
+
+    async def _fund(self, user: str) -> None:
+        created = await self.gateway.request("POST", "/accounts", {"X-User-Id": user})
+        deposited = await self.gateway.request("POST", "/accounts/deposit", {"X-User-Id": user, **JSON}, DEPOSIT_BODY)
+        if (created.status, deposited.status) != (201, 200):
+            raise RuntimeError(f"funding {user} failed: {created.status} {deposited.status} {deposited.body!r}")
+
+    async def warm_up(self) -> None:
+        """A few orders, settled end to end: the consumers have joined their groups, the pools are open."""
+        created: Created = []
+        async with self.progress.phase("warm-up"):
+            await open_loop(20, 1, order_sender(self.gateway, self.users, created))
+            left = await self.observer.wait_until_settled(ids_of(created), self.plan.drain_timeout)
+        if left or not created:
+            raise TimeoutError(f"warm-up: {len(created)} orders created, {left} still pending")
+
+    # 1. The PostgreSQL bound --------------------------------------------------------------------------------
+
+    async def postgres_bound(self) -> dict[str, Any]:
+        before = self.groups.cpu_snapshot()
+        async with self.progress.phase(f"pgbench -N -c {self.plan.clients}", self.plan.pgbench_seconds):
+            result = await self.pgbench.run(self.plan.clients, self.plan.pgbench_seconds)
+        cpu = procs.cpu_share(before, self.groups.cpu_snapshot())
+        # The load generator here is pgbench itself, a child process, not this one.
+        cpu["generator"] = result.cpu_share
+        return {**asdict(result), "orders_bound": round(result.orders_bound, 1), "cpu": cpu}
+
+    # 2. Saturation ------------------------------------------------------------------------------------------
+
+    async def saturation(self) -> dict[str, Any]:
+        """Open-loop steps of rising rate until settled orders/s stop growing (``patience`` steps in a row
+        without a 5 % gain), or POSTs start failing."""
+        steps: list[dict[str, Any]] = []
+        created: Created = []
+        best, stale, rate = 0.0, 0, self.plan.first_rate
+        while rate <= self.plan.max_rate and stale < self.plan.patience:
+            step = await self._saturation_step(rate, created)
+            steps.append(step)
+            if step["settled_per_s"] > best * 1.05:
+                best, stale = step["settled_per_s"], 0
+            else:
+                stale += 1
+            if step["errors"] > 0.01 * step["sent"]:
+                break
+            rate = round(rate * self.plan.rate_factor)
+        async with self.progress.phase("draining the backlog"):
+            left = await self.observer.wait_until_settled(ids_of(created), self.plan.drain_timeout)
+        peak = max(steps, key=lambda step: step["settled_per_s"])
+        return {"peak_settled_per_s": peak["settled_per_s"], "peak": peak, "steps": steps, "left_pending": left}
+
+    async def _saturation_step(self, rate: float, created: Created) -> dict[str, Any]:
+        record = LoadRecord()
+        before = self.groups.cpu_snapshot()
+        async with self.progress.phase(f"saturation {rate:.0f}/s", self.plan.step_seconds, record.status):
+            await open_loop(rate, self.plan.step_seconds, order_sender(self.gateway, self.users, created), record)
+        cpu = procs.cpu_share(before, self.groups.cpu_snapshot())
+        window_start = record.started_at + self.plan.step_warmup
+        settled = await self.observer.settled_between(window_start, record.ended_at, self.users)
+        return {
+            "offered_per_s": rate,
+            "sent": record.sent,
+            "created": record.ok,
+            "errors": record.errors,
+            "answered_per_s": round(record.answered_per_s, 1),
+            "settled_per_s": round(settled / (record.ended_at - window_start), 1),
+            "post_ms": summary_ms(record.latencies_ms),
+            "cpu": cpu,
+        }
+
+    # 3 + 5. Latency at a fixed rate, relay lag --------------------------------------------------------------
+
+    async def fixed_rate(self) -> tuple[dict[str, Any], Created]:
+        created: Created = []
+        record = LoadRecord()
+        rate, seconds = self.plan.fixed_rate, self.plan.fixed_seconds
+        sessions_before = await self.observer.sessions()
+        before = self.groups.cpu_snapshot()
+        async with self.progress.phase(f"fixed rate {rate:.0f}/s", seconds, record.status):
+            await open_loop(rate, seconds, order_sender(self.gateway, self.users, created), record)
+        cpu = procs.cpu_share(before, self.groups.cpu_snapshot())
+        sessions_after = await self.observer.sessions()
+        async with self.progress.phase("waiting for settlement"):
+            left = await self.observer.wait_until_settled(ids_of(created), self.plan.drain_timeout)
+        ops_lag = await self._ops_publish_lag()
+        settlement = await self.observer.settlement(ids_of(created))
+        return {
+            "rate": rate,
+            "seconds": seconds,
+            "sent": record.sent,
+            "created": record.ok,
+            "errors": record.errors,
+            "orders": settlement["counts"],
+            "left_pending": left,
+            "settle_ms": settlement["ms"],
+            "settle_stages_ms": await self.observer.settle_stages(ids_of(created), record.started_at),
+            "post_ms": summary_ms(record.latencies_ms),
+            "relay_ack_p99_ms": ops_lag,
+            "relay_pickup_ms": await self.observer.relay_pickup_ms(record.started_at, time.time()),
+            "cpu": cpu,
+            "cpu_ms_per_order": per_unit_ms(cpu, record.answered_per_s),
+            # A pooled service opens none; a service that connects per request opens one per request.
+            "new_postgres_sessions": {db: sessions_after[db] - sessions_before.get(db, 0) for db in sessions_after},
+        }, created
+
+    async def _ops_publish_lag(self) -> dict[str, float | None]:
+        """``outbox.publish_lag_p99_ms`` from each service's GET /ops: insert -> acked and marked published,
+        over the last 1000 rows that service's relay published."""
+        async with httpx.AsyncClient(timeout=10) as client:
+            result = {}
+            for service in ("orders", "payments"):
+                ops = (await client.get(f"{self.url(service)}/ops")).json()
+                result[service] = ops["outbox"]["publish_lag_p99_ms"]
+        return result
+
+    # 4. Gateway overhead ------------------------------------------------------------------------------------
+
+    async def gateway_overhead(self, orders: Created) -> dict[str, Any]:
+        """GET /orders/{id} in a closed loop, straight to Orders and then through the gateway."""
+        result: dict[str, Any] = {"concurrency": self.plan.clients}
+        for route, url in (("direct", self.url("orders")), ("gateway", self.stack.gateway_url)):
+            client = Client(url, self.plan.clients)
+            record = LoadRecord()
+            before = self.groups.cpu_snapshot()
+            async with self.progress.phase(f"GET /orders/{{id}} {route}", self.plan.gateway_seconds, record.status):
+                await closed_loop(self.plan.clients, self.plan.gateway_seconds, order_reader(client, orders), record)
+            client.close()
+            cpu = procs.cpu_share(before, self.groups.cpu_snapshot())
+            requests_per_s = record.ok / record.seconds
+            result[route] = {
+                "requests_per_s": round(requests_per_s, 1),
+                "errors": record.errors,
+                "ms": summary_ms(record.latencies_ms),
+                "cpu": cpu,
+                "cpu_ms_per_request": per_unit_ms(cpu, requests_per_s),
+            }
+        gateway_pid = self.groups.groups["gateway"]()
+        result["gateway_open_sockets"] = procs.open_sockets(gateway_pid[0]) if gateway_pid else None
+        result["ratio"] = round(result["gateway"]["requests_per_s"] / result["direct"]["requests_per_s"], 3)
+        return result
+
+    # One round of every measured figure ---------------------------------------------------------------------
+
+    async def measure(self) -> dict[str, Any]:
+        postgres = await self.postgres_bound()
+        saturation = await self.saturation()
+        fixed, created = await self.fixed_rate()
+        gateway = await self.gateway_overhead(created)
+        return {"postgres": postgres, "saturation": saturation, "fixed_rate": fixed, "gateway": gateway}
+
+    # Profile ------------------------------------------------------------------------------------------------
+
+    async def profile(self, output_dir: Path, stamp: str) -> dict[str, str]:
+        """The services again, each under ``bench.profiled``, sampled only during a fixed-rate load. The
+        reports land in ``output_dir``, which must exist."""
+        outputs = {service: output_dir / f"{stamp}-profile-{service}.txt" for service in SERVICES}
+        async with self.progress.phase("restarting under pyinstrument"):
+            await asyncio.to_thread(self.stack.stop_services)
+            for service in SERVICES:
+                self._spawn_profiled(service, outputs[service])
+            await asyncio.to_thread(self.stack.wait_healthy)
+        # The old gateway's keep-alive connections died with it.
+        self.gateway.close()
+        self.gateway = Client(self.stack.gateway_url, self.plan.clients)
+        await self.warm_up()
+        self._signal_services(signal.SIGUSR1)
+        created: Created = []
+        record = LoadRecord()
+        rate, seconds = self.plan.fixed_rate, self.plan.profile_seconds
+        async with self.progress.phase(f"profiling at {rate:.0f}/s", seconds, record.status):
+            await open_loop(rate, seconds, order_sender(self.gateway, self.users, created), record)
+            await self.observer.wait_until_settled(ids_of(created), self.plan.drain_timeout)
+        self._signal_services(signal.SIGUSR2)
+        async with self.progress.phase("writing profiles"):
+            await self._wait_for_files(list(outputs.values()))
+        return {service: _shown(path) for service, path in outputs.items()}
+
+    def _spawn_profiled(self, service: str, output: Path) -> Process:
+        port = getattr(self.stack.ports, service)
+        return self.stack.spawn(
+            f"{service}:{port}",
+            [sys.executable, "-m", "bench.profiled", service],
+            f"http://127.0.0.1:{port}/health",
+            {"BENCH_PROFILE_OUTPUT": str(output)},
+        )
+
+    def _signal_services(self, signum: signal.Signals) -> None:
+        for process in self.stack.processes:
+            process.popen.send_signal(signum)
+
+    async def _wait_for_files(self, paths: list[Path], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(path.exists() for path in paths):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"profiles not written: {[str(p) for p in paths if not p.exists()]}")
+            await asyncio.sleep(0.5)

@@ -1,0 +1,233 @@
+"""Turns the rounds of measurements into the figures: medians across rounds, the table printed at the end, the
+JSON in ``bench/results/`` and the "latest results" section of ``bench/README.md``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+README_START = "<!-- bench:latest:start -->"
+README_END = "<!-- bench:latest:end -->"
+PROCESS_GROUPS = ("generator", "gateway", "orders", "payments", "kafka", "postgres")
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    target: str = ""
+
+
+FIGURES = (
+    Figure("pgbench_tps", "PostgreSQL: pgbench -N", "tx/s"),
+    Figure("postgres_bound_orders_per_s", "PostgreSQL bound (TPS / 3)", "orders/s"),
+    Figure("peak_settled_orders_per_s", "Peak settled orders/s", "orders/s"),
+    Figure("offered_at_peak_per_s", "  offered rate at the peak", "orders/s"),
+    Figure("settled_to_bound_ratio", "  peak / PostgreSQL bound", "ratio", ">= 0.50"),
+    Figure("settle_p50_ms", "Create -> settled p50 @ fixed rate", "ms"),
+    Figure("settle_p95_ms", "Create -> settled p95", "ms"),
+    Figure("settle_p99_ms", "Create -> settled p99", "ms", "<= 50"),
+    Figure("post_p50_ms", "POST /orders response p50", "ms"),
+    Figure("post_p95_ms", "POST /orders response p95", "ms"),
+    Figure("post_p99_ms", "POST /orders response p99", "ms"),
+    Figure("direct_get_rps", "GET /orders/{id} direct", "req/s"),
+    Figure("gateway_get_rps", "GET /orders/{id} via gateway", "req/s"),
+    Figure("gateway_to_direct_ratio", "  gateway / direct", "ratio", ">= 0.70"),
+    Figure("direct_get_p99_ms", "GET direct p99", "ms"),
+    Figure("gateway_get_p99_ms", "GET via gateway p99", "ms"),
+    Figure("relay_ack_p99_ms_orders", "Relay insert -> ack p99, orders (/ops)", "ms"),
+    Figure("relay_ack_p99_ms_payments", "Relay insert -> ack p99, payments (/ops)", "ms"),
+    Figure("relay_pickup_p99_ms_orders", "Relay insert -> pickup p99, orders (table)", "ms"),
+    Figure("relay_pickup_p99_ms_payments", "Relay insert -> pickup p99, payments (table)", "ms"),
+    Figure("generator_cpu_max", "Load generator CPU, busiest phase", "cores"),
+)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def figures_of(run: dict[str, Any]) -> dict[str, float | None]:
+    """The headline figures of one round."""
+    postgres, saturation, fixed, gateway = run["postgres"], run["saturation"], run["fixed_rate"], run["gateway"]
+    generator_cpu = [phase["generator"] for phase in cpu_by_phase(run).values() if phase.get("generator") is not None]
+    return {
+        "pgbench_tps": postgres["tps"],
+        "postgres_bound_orders_per_s": postgres["orders_bound"],
+        "peak_settled_orders_per_s": saturation["peak_settled_per_s"],
+        "offered_at_peak_per_s": saturation["peak"]["offered_per_s"],
+        "settled_to_bound_ratio": _ratio(saturation["peak_settled_per_s"], postgres["orders_bound"]),
+        **{f"settle_{p}_ms": fixed["settle_ms"][p] for p in ("p50", "p95", "p99")},
+        **{f"post_{p}_ms": fixed["post_ms"][p] for p in ("p50", "p95", "p99")},
+        "direct_get_rps": gateway["direct"]["requests_per_s"],
+        "gateway_get_rps": gateway["gateway"]["requests_per_s"],
+        "gateway_to_direct_ratio": gateway["ratio"],
+        "direct_get_p99_ms": gateway["direct"]["ms"]["p99"],
+        "gateway_get_p99_ms": gateway["gateway"]["ms"]["p99"],
+        **{f"relay_ack_p99_ms_{s}": fixed["relay_ack_p99_ms"][s] for s in ("orders", "payments")},
+        **{f"relay_pickup_p99_ms_{s}": fixed["relay_pickup_ms"][s]["p99"] for s in ("orders", "payments")},
+        "generator_cpu_max": max(generator_cpu, default=None),
+    }
+
+
+def cpu_by_phase(run: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """CPU share (cores) of every process group in each measured phase of one round."""
+    return {
+        "pgbench": run["postgres"]["cpu"],
+        "saturation (peak step)": run["saturation"]["peak"]["cpu"],
+        "fixed rate": run["fixed_rate"]["cpu"],
+        "GET direct": run["gateway"]["direct"]["cpu"],
+        "GET via gateway": run["gateway"]["gateway"]["cpu"],
+    }
+
+
+def cpu_ms_per_unit(run: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """CPU milliseconds per order created at the fixed rate, and per GET request, of every process group."""
+    return {
+        "per order @ fixed rate": run["fixed_rate"]["cpu_ms_per_order"],
+        "per GET direct": run["gateway"]["direct"]["cpu_ms_per_request"],
+        "per GET via gateway": run["gateway"]["gateway"]["cpu_ms_per_request"],
+    }
+
+
+def _medians_by_group(tables: list[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, float | None]]:
+    return {
+        row: {group: median([table[row].get(group) for table in tables]) for group in PROCESS_GROUPS}
+        for row in tables[0]
+    }
+
+
+def _stage_medians(rounds: list[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, float | None]]:
+    return {stage: {q: median([stages[stage][q] for stages in rounds]) for q in ("p50", "p99")} for stage in rounds[0]}
+
+
+def checks_of(run: dict[str, Any]) -> dict[str, bool]:
+    """Bookkeeping that must add up whatever the speed: every request answered or failed, every created order
+    found in the database and settled."""
+    fixed, saturation = run["fixed_rate"], run["saturation"]
+    return {
+        "fixed_rate_requests_accounted": fixed["sent"] == fixed["created"] + fixed["errors"],
+        "fixed_rate_orders_found": fixed["created"] == sum(fixed["orders"].values()),
+        "fixed_rate_all_settled": fixed["orders"]["PENDING"] == 0,
+        "saturation_requests_accounted": all(s["sent"] == s["created"] + s["errors"] for s in saturation["steps"]),
+        "saturation_drained": saturation["left_pending"] == 0,
+    }
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return round(statistics.median(present), 3) if present else None
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    per_run = [figures_of(run) for run in runs]
+    return {
+        "figures": {f.key: median([figures[f.key] for figures in per_run]) for f in FIGURES},
+        "figures_per_run": per_run,
+        "cpu_share": _medians_by_group([cpu_by_phase(run) for run in runs]),
+        "cpu_ms_per_unit": _medians_by_group([cpu_ms_per_unit(run) for run in runs]),
+        "settle_stages_ms": _stage_medians([run["fixed_rate"]["settle_stages_ms"] for run in runs]),
+        "checks": {name: all(checks_of(run)[name] for run in runs) for name in checks_of(runs[0])},
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    meminfo = Path("/proc/meminfo").read_text()
+    memory_kib = re.search(r"^MemTotal:\s*(\d+)", meminfo, re.MULTILINE)
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(int(memory_kib.group(1)) / 1024**2, 1) if memory_kib else None,
+        "cpu_model": model.group(1).strip() if model else platform.processor(),
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def _format(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ratio":
+        return f"{value:.0%}"
+    return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    """The figures (median of the rounds, then each round), then CPU per phase, then peak memory."""
+    per_run = result["figures_per_run"]
+    lines = [f"{'figure':<44} {'median':>9} {'unit':<9} {'rounds':<26} target"]
+    for f in FIGURES:
+        rounds = " / ".join(_format(figures[f.key], f.unit) for figures in per_run)
+        value = _format(result["figures"][f.key], f.unit)
+        lines.append(f"{f.label:<44} {value:>9} {f.unit:<9} {rounds:<26} {f.target}".rstrip())
+    lines += ["", f"{'create -> settled @ fixed rate, by stage (ms, median)':<56}{'p50':>9}{'p99':>9}"]
+    for stage, ms in result["settle_stages_ms"].items():
+        lines.append(f"  {stage:<54}{_format(ms['p50'], 'ms'):>9}{_format(ms['p99'], 'ms'):>9}")
+    lines += ["", *saturation_steps(result["runs"][-1])]
+    lines += ["", f"{'CPU (cores, median)':<24}" + "".join(f"{group:>10}" for group in PROCESS_GROUPS)]
+    for phase, shares in result["cpu_share"].items():
+        lines.append(f"{phase:<24}" + "".join(f"{_format(shares[group], 'cores'):>10}" for group in PROCESS_GROUPS))
+    lines += ["", f"{'CPU ms (median)':<24}" + "".join(f"{group:>10}" for group in PROCESS_GROUPS)]
+    for unit, costs in result["cpu_ms_per_unit"].items():
+        lines.append(f"{unit:<24}" + "".join(f"{_format(costs[group], 'ms'):>10}" for group in PROCESS_GROUPS))
+    lines += ["", f"{'peak RSS (MiB, VmHWM)':<24}" + "".join(f"{group:>10}" for group in PROCESS_GROUPS)]
+    lines.append(f"{'':<24}" + "".join(f"{_format(result['peak_rss_mib'].get(g), 'MiB'):>10}" for g in PROCESS_GROUPS))
+    failed = [name for name, ok in result["checks"].items() if not ok]
+    lines += ["", "bookkeeping: " + ("all counts add up" if not failed else "FAILED " + ", ".join(failed))]
+    return "\n".join(lines)
+
+
+def saturation_steps(run: dict[str, Any]) -> list[str]:
+    """The saturation ramp of one round: where the rate stopped turning into settled orders."""
+    header = f"{'saturation (last round)':<24}{'answered/s':>11}{'settled/s':>10}{'POST p99 ms':>12}"
+    lines = [header + "".join(f"{group:>10}" for group in ("gateway", "orders", "payments", "postgres"))]
+    for step in run["saturation"]["steps"]:
+        offered = f"offered {step['offered_per_s']:.0f}/s"
+        lines.append(
+            f"{offered:<24}"
+            f"{_format(step['answered_per_s'], ''):>11}{_format(step['settled_per_s'], ''):>10}"
+            f"{_format(step['post_ms']['p99'], 'ms'):>12}"
+            + "".join(f"{_format(step['cpu'][g], 'cores'):>10}" for g in ("gateway", "orders", "payments", "postgres"))
+        )
+    return lines
+
+
+def write_json(result: dict[str, Any], directory: Path, stamp: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stamp}.json"
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return path
+
+
+def update_readme(readme: Path, result: dict[str, Any], json_path: Path) -> None:
+    """Replace the section between the markers with this run: the machine, then the table."""
+    text = readme.read_text()
+    m, v = result["machine"], result["versions"]
+    section = "\n".join(
+        [
+            README_START,
+            f"Run of {result['date']} (`{json_path.name}`), {result['rounds']} rounds, medians; "
+            f"{m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Python {m['python']}, "
+            f"PostgreSQL {v['postgres']}, Kafka {v['kafka']}; 1-minute load average "
+            f"{m['load_average_at_start'][0]} at the start, {m['load_average_at_end'][0]} at the end "
+            "(other engineers' work shares the machine).",
+            "",
+            "```",
+            table(result),
+            "```",
+            README_END,
+        ]
+    )
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.DOTALL)
+    readme.write_text(pattern.sub(lambda _: section, text))

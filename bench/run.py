@@ -1,0 +1,126 @@
+"""``make bench`` (``python -m bench.run``): starts a stack of its own on free ports in a temporary directory,
+measures it, and writes ``bench/results/<date>.json``, the table, and the README's latest-results section.
+
+``--quick`` is a smoke run of a few seconds per phase whose results go to ``.data/bench/`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench import report
+from bench.observe import Observer
+from bench.phases import Bench, Plan
+from stack.local import ROOT, LocalStack, Ports
+
+log = logging.getLogger("bench")
+
+RESULTS = ROOT / "bench" / "results"
+QUICK_RESULTS = ROOT / ".data" / "bench"
+README = ROOT / "bench" / "README.md"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds per phase, one round (smoke run)")
+    parser.add_argument("--repeat", type=int, help="rounds of measurements; medians are reported (default 3, quick 1)")
+    parser.add_argument("--clients", type=int, help="HTTP connections of the load and pgbench clients (default 32)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the pyinstrument profile at the end")
+    parser.add_argument("--profile-only", action="store_true", help="no measurements: only the profiles")
+    parser.add_argument("--output", type=Path, help="where the JSON and profiles go")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's data directory and logs")
+    return parser.parse_args(argv)
+
+
+def kafka_version(stack: LocalStack) -> str | None:
+    jars = sorted(stack.broker.jars.glob("kafka-server-[0-9]*.jar"))
+    return jars[0].stem.removeprefix("kafka-server-") if jars else None
+
+
+async def measure(stack: LocalStack, plan: Plan, rounds: int, profile: bool, output: Path, stamp: str) -> dict:
+    observer = await Observer.connect(stack.database_urls, stack.postgres.admin_dsn)
+    try:
+        bench = Bench(stack, plan, observer)
+        await bench.prepare()
+        runs = []
+        for index in range(rounds):
+            bench.progress.note(f"-- round {index + 1} of {rounds}")
+            runs.append(await bench.measure())
+        bench.groups.sample_memory()
+        peak_rss = {name: round(mib, 1) for name, mib in bench.groups.peak_rss.items()}
+        profiles = await bench.profile(output, stamp) if profile else {}
+        versions = {
+            "postgres": await observer.orders.fetchval("SHOW server_version"),
+            "kafka": kafka_version(stack),
+        }
+    finally:
+        await observer.close()
+    return {"runs": runs, "peak_rss_mib": peak_rss, "profiles": profiles, "versions": versions}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    plan = Plan.quick() if args.quick else Plan()
+    if args.clients:
+        plan = dataclasses.replace(plan, clients=args.clients)
+    rounds = 0 if args.profile_only else args.repeat or (1 if args.quick else 3)
+    output = args.output or (QUICK_RESULTS if args.quick else RESULTS)
+    output.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    started = datetime.now().astimezone().isoformat(timespec="seconds")
+    host = report.machine()
+
+    # Parents of a PostgreSQL data directory must be traversable by the server user.
+    data_dir = Path(tempfile.mkdtemp(prefix="gozon-bench-"))
+    data_dir.chmod(0o755)
+    stack = LocalStack(
+        data_dir=data_dir, ports=Ports.free(), jar_cache=ROOT / ".data" / "kafka-dist", log_dir=data_dir / "logs"
+    )
+    finished = False
+    try:
+        log.warning("starting PostgreSQL, Kafka and the services in %s", data_dir)
+        stack.start_infrastructure()
+        stack.start_services()
+        measured = uvloop.run(measure(stack, plan, rounds, not args.no_profile, output, stamp))
+        finished = True
+    finally:
+        stack.stop()
+        if finished and not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            log.warning("stack data and service logs kept in %s", data_dir)
+
+    if args.profile_only:
+        sys.stdout.write("".join(f"{service}: {path}\n" for service, path in measured["profiles"].items()))
+        return 0
+    host["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
+    result: dict[str, Any] = {
+        "date": started,
+        "quick": args.quick,
+        "rounds": rounds,
+        "machine": host,
+        "plan": dataclasses.asdict(plan),
+        **measured,
+        **report.summarise(measured["runs"]),
+    }
+    json_path = report.write_json(result, output, stamp)
+    if not args.quick and args.output is None:
+        report.update_readme(README, result, json_path)
+    sys.stdout.write(report.table(result) + f"\n\nresults: {json_path}\n")
+    return 0 if all(result["checks"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

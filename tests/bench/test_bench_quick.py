@@ -1,0 +1,49 @@
+"""The benchmark harness, run for about a second per phase on the test stack: it must produce every figure,
+and its bookkeeping must add up. No figure's value is judged here: speed is for ``make bench`` to report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.phases import Plan
+from bench.run import measure
+from stack.local import LocalStack
+
+pytestmark = pytest.mark.slow
+
+SMOKE = Plan(
+    clients=8,
+    users=4,
+    pgbench_seconds=1,
+    first_rate=40,
+    max_rate=40,
+    step_seconds=1,
+    step_warmup=0.2,
+    patience=1,
+    fixed_rate=40,
+    fixed_seconds=1,
+    gateway_seconds=1,
+    drain_timeout=30,
+)
+
+
+async def test_one_round_yields_every_figure_and_the_counts_add_up(stack: LocalStack, tmp_path: Path) -> None:
+    measured = await measure(stack, SMOKE, rounds=1, profile=False, output=tmp_path, stamp="smoke")
+    result = {"rounds": 1, **measured, **report.summarise(measured["runs"])}
+    saved = json.loads(report.write_json(result, tmp_path, "smoke").read_text())
+
+    missing = [figure.key for figure in report.FIGURES if saved["figures"][figure.key] is None]
+    assert missing == []
+    assert saved["checks"] == dict.fromkeys(saved["checks"], True)
+    fixed = saved["runs"][0]["fixed_rate"]
+    assert fixed["sent"] == 40
+    assert fixed["orders"]["PAID"] == fixed["created"] == 40
+    step = saved["runs"][0]["saturation"]["steps"][0]
+    assert step["sent"] == step["created"] + step["errors"] == 40
+    assert set(saved["peak_rss_mib"]) == set(report.PROCESS_GROUPS)
+    assert all(mib > 0 for mib in saved["peak_rss_mib"].values())
+    assert "per GET via gateway" in report.table(saved)

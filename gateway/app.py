@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
 from sanic import Sanic
 
 from gateway import live, routes
 from gateway.settings import Settings
-from gateway.upstreams import Upstream
+from gateway.upstreams import Upstream, open_client
 from servicekit import problems, requests
 from servicekit.service_app import MAX_BODY_BYTES
 
@@ -31,14 +30,11 @@ def create_app(settings: Settings | None = None) -> Sanic:
     app.blueprint(live.bp)
 
     @app.before_server_start
-    async def open_client(app: Sanic) -> None:
-        limits = httpx.Limits(
-            max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
-        )
-        app.ctx.http = httpx.AsyncClient(timeout=settings.upstream_timeout, limits=limits)
+    async def open_http_client(app: Sanic) -> None:
+        app.ctx.http = open_client(settings.max_connections, settings.upstream_timeout)
 
     @app.after_server_stop
-    async def close_client(app: Sanic) -> None:
-        await app.ctx.http.aclose()
+    async def close_http_client(app: Sanic) -> None:
+        await app.ctx.http.close()
 
     return app

@@ -37,7 +37,7 @@ async def check_order_before_upgrade(request: Request) -> None:
         upstream: Upstream = request.app.ctx.upstreams["orders"]
         headers = {USER_ID_HEADER: request.ctx.user_id, REQUEST_ID_HEADER: request.ctx.request_id}
         response = await upstream.forward(request.app.ctx.http, "GET", f"/orders/{order_id}", "", headers, b"")
-        if response.status_code == 404:
+        if response.status == 404:
             raise NotFound("Order not found.")
 
 

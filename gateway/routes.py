@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
@@ -17,19 +16,21 @@ ORDERS = ("/orders", ["GET", "POST"]), ("/orders/<order_id:str>", ["GET"])
 
 
 async def proxy_to(request: Request, upstream: Upstream, path: str) -> HTTPResponse:
-    # The caller's bytes as they came (Sanic decoded them with surrogateescape): the service judges them.
-    headers: dict[str, str | bytes] = {
-        name: value.encode(errors="surrogateescape")
+    # Sanic decoded the caller's bytes with surrogateescape; re-read them as Latin-1 so any byte survives the
+    # trip and the service, not the gateway's client, judges a malformed value.
+    headers = {
+        name: value.encode(errors="surrogateescape").decode("latin-1")
         for name in FORWARDED_REQUEST_HEADERS
         if (value := request.headers.get(name))
     }
     headers[REQUEST_ID_HEADER] = request.ctx.request_id
-    client: httpx.AsyncClient = request.app.ctx.http
-    response = await upstream.forward(client, request.method, path, request.query_string, headers, request.body)
+    response = await upstream.forward(
+        request.app.ctx.http, request.method, path, request.query_string, headers, request.body
+    )
     forwarded = {name: value for name in FORWARDED_RESPONSE_HEADERS if (value := response.headers.get(name))}
     return raw(
-        response.content,
-        status=response.status_code,
+        response.body,
+        status=response.status,
         headers=forwarded,
         content_type=forwarded.pop("content-type", None),
     )
@@ -64,12 +65,11 @@ async def health(_request: Request) -> HTTPResponse:
 @bp.get("/ready")
 async def ready(request: Request) -> HTTPResponse:
     """Ready when every upstream service answers its own /ready."""
-    client: httpx.AsyncClient = request.app.ctx.http
     checks = {}
     for name, upstream in request.app.ctx.upstreams.items():
         try:
-            response = await upstream.forward(client, "GET", "/ready", "", {}, b"")
-            checks[name] = response.status_code == 200
+            response = await upstream.forward(request.app.ctx.http, "GET", "/ready", "", {}, b"")
+            checks[name] = response.status == 200
         except Exception:
             checks[name] = False
     ok = all(checks.values())

@@ -15,7 +15,7 @@ class Settings:
     payments_urls: tuple[str, ...] = ("http://127.0.0.1:8002",)
     upstream_timeout: float = 10.0
     cors_origins: str = "*"
-    max_connections: int = 200
+    max_connections: int = 64
     ws_send_timeout: float = 5.0
 
     @classmethod

@@ -60,11 +60,16 @@ class EventConsumer:
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
-            for partition, records in batches.items():
-                for record in records:
-                    await self._process(record)
-                faults.point("consumer.before_offset_commit")
-                await self._commit(partition, records[-1].offset + 1)
+            if not batches:
+                continue
+            # Partitions are independent: handle them side by side, each in its own order.
+            await asyncio.gather(*(self._process_in_order(records) for records in batches.values()))
+            faults.point("consumer.before_offset_commit")
+            await self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
+
+    async def _process_in_order(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            await self._process(record)
 
     async def _process(self, record: ConsumerRecord) -> None:
         try:
@@ -114,14 +119,14 @@ class EventConsumer:
         self.stats.dead_lettered += 1
         log.warning("dead-lettered %s/%d/%d: %s", record.topic, record.partition, record.offset, reason)
 
-    async def _commit(self, partition: TopicPartition, offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await self._consumer.commit({partition: offset})
+            await self._consumer.commit(offsets)
         except KafkaError as exc:
             # The partition moved to another consumer while we worked, or the broker is away. Whoever reads the
             # partition next sees these records again and the inbox turns them into no-ops.
             self.stats.failed_commits += 1
-            log.warning("commit of %s at %d failed: %s", partition, offset, exc)
+            log.warning("commit of %s failed: %s", offsets, exc)
 
     async def dead_letter_count(self) -> int:
         """Messages in this consumer's dead-letter topics (all time, not only this process's). A dead-letter

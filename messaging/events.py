@@ -8,6 +8,7 @@ number and its own class; consumers dispatch on ``(type, version)``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -112,8 +113,13 @@ def _to_wire(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _field_types(event_class: type[Event]) -> dict[str, Any]:
+    return get_type_hints(event_class)
+
+
 def _decode(event_class: type[Event], data: dict[str, Any]) -> Event:
-    hints = get_type_hints(event_class)
+    hints = _field_types(event_class)
     values = {}
     for f in dataclasses.fields(event_class):
         if f.name not in data:

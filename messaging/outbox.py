@@ -132,6 +132,9 @@ class OutboxRelay:
         """Publish the oldest unpublished rows of the lanes this relay can lock; returns how many."""
         assert self.producer is not None, "run() sets the producer"
         async with in_transaction() as conn:
+            # This transaction writes only the published marks. Losing one in a crash means publishing the row
+            # again, which consumers absorb; so its commit need not wait for the disk (one fsync fewer per batch).
+            await conn.execute_query("SET LOCAL synchronous_commit = off")
             _, lanes = await conn.execute_query(
                 "SELECT lane FROM generate_series(0, $1 - 1) AS lane WHERE pg_try_advisory_xact_lock($2, lane)",
                 [LANES, self._lock_space],
@@ -152,7 +155,7 @@ class OutboxRelay:
             await asyncio.gather(*acks)
             faults.point("relay.after_ack")
             await conn.execute_query(
-                f"UPDATE {self._table} SET published_at = now() WHERE id = ANY($1::bigint[])",
+                f"UPDATE {self._table} SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])",
                 [[row["id"] for row in rows]],
             )
         self._record(rows)

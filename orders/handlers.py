@@ -13,14 +13,14 @@ async def on_payment_succeeded(envelope: Envelope) -> None:
     event = envelope.event
     assert isinstance(event, PaymentSucceeded)
     async with in_transaction() as conn:
-        await service.apply_payment_result(conn, order_id=event.order_id, user_id=event.user_id, reason=None)
+        await service.apply_payment_result(conn, order_id=event.order_id, reason=None)
 
 
 async def on_payment_failed(envelope: Envelope) -> None:
     event = envelope.event
     assert isinstance(event, PaymentFailed)
     async with in_transaction() as conn:
-        await service.apply_payment_result(conn, order_id=event.order_id, user_id=event.user_id, reason=event.reason)
+        await service.apply_payment_result(conn, order_id=event.order_id, reason=event.reason)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -68,24 +67,22 @@ async def list_orders(*, user_id: str, query: OrderQuery) -> dict[str, Any]:
     }
 
 
-async def apply_payment_result(
-    conn: BaseDBAsyncClient, *, order_id: uuid.UUID, user_id: str, reason: FailureReason | None
-) -> bool:
+async def apply_payment_result(conn: BaseDBAsyncClient, *, order_id: uuid.UUID, reason: FailureReason | None) -> bool:
     """Settle a PENDING order; a result for an order already settled (a redelivery) changes nothing.
 
-    In the same transaction, NOTIFY tells every Orders instance (and so every live socket) that it changed.
+    The same statement NOTIFYs every Orders instance (and so every live socket) of the change, which is delivered
+    only when this transaction commits. One statement: this runs once per order on the hot path.
     """
     status = OrderStatus.PAID if reason is None else OrderStatus.FAILED
-    updated = (
-        await Order.filter(id=order_id, status=OrderStatus.PENDING)
-        .using_db(conn)
-        .update(status=status, failure_reason=reason, updated_at=datetime.now(UTC))
+    _, settled = await conn.execute_query(
+        "WITH settled AS (UPDATE orders SET status = $1, failure_reason = $2, updated_at = now() "
+        "WHERE id = $3 AND status = 'PENDING' RETURNING id, user_id) "
+        "SELECT pg_notify($4, json_build_object('order_id', id, 'user_id', user_id)::text) FROM settled",
+        [str(status), reason and str(reason), order_id, STATUS_CHANNEL],
     )
-    if updated:
-        payload = json.dumps({"order_id": str(order_id), "user_id": user_id})
-        await conn.execute_query("SELECT pg_notify($1, $2)", [STATUS_CHANNEL, payload])
+    if settled:
         log.info("order %s %s", order_id, status if reason is None else f"{status} ({reason})")
-    return bool(updated)
+    return bool(settled)
 
 
 async def summary() -> dict[str, Any]:

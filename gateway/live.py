@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from urllib.parse import urlencode
 
 import websockets
@@ -33,7 +34,9 @@ bp = Blueprint("live")
 @bp.on_request
 async def check_order_before_upgrade(request: Request) -> None:
     """Another user's, an unknown or a malformed order id is a 404 now, never a socket that shows nothing."""
-    if order_id := request.args.get("order_id"):
+    if (order_id := request.args.get("order_id")) is not None:
+        if not _is_uuid(order_id):
+            raise NotFound("Order not found.")
         upstream: Upstream = request.app.ctx.upstreams["orders"]
         headers = {USER_ID_HEADER: request.ctx.user_id, REQUEST_ID_HEADER: request.ctx.request_id}
         response = await upstream.forward(request.app.ctx.http, "GET", f"/orders/{order_id}", "", headers, b"")
@@ -52,6 +55,14 @@ async def close_sockets(app: Sanic) -> None:
     for ws in list(app.ctx.live_sockets):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(GOING_AWAY, "gateway shutting down"), 1)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @bp.websocket("/ws/orders")

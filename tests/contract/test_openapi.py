@@ -1,5 +1,6 @@
-"""``openapi.yaml`` is the gateway's whole public contract: it documents exactly the gateway's routes, each route
-the gateway forwards exists in the service behind it, and Swagger UI serves it with "Try it out" allowed."""
+"""``openapi.yaml`` is the gateway's whole public contract: it documents exactly the gateway's routes (a WebSocket
+by its handshake), each route the gateway forwards exists in the service behind it, and Swagger UI serves it with
+"Try it out" allowed."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ SPEC_PATH = ROOT / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 GATEWAY_OWN = {("GET", "/health"), ("GET", "/ready")}
+SWITCHING_PROTOCOLS = "101"
 SWAGGER_ORIGIN = "http://localhost:8082"
 
 Operation = tuple[str, str]
@@ -38,12 +40,25 @@ def openapi_path(sanic_uri: str) -> str:
     return re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", sanic_uri)
 
 
-def http_routes(app: Sanic) -> set[Operation]:
-    """Every HTTP route of the app; a WebSocket route is no part of the OpenAPI contract."""
+def documented_websockets() -> set[Operation]:
+    """The operations documented as a WebSocket handshake: they answer 101 Switching Protocols."""
+    return {
+        (method, path)
+        for method, path in documented()
+        if SWITCHING_PROTOCOLS in SPEC["paths"][path][method.lower()]["responses"]
+    }
+
+
+def app_routes(app: Sanic) -> set[Operation]:
+    """Every route of the app; a WebSocket route by its handshake, a GET."""
+    return {(method, openapi_path(route.uri)) for route in app.router.routes for method in route.methods}
+
+
+def websocket_routes(app: Sanic) -> set[Operation]:
     return {
         (method, openapi_path(route.uri))
         for route in app.router.routes
-        if not route.extra.websocket
+        if route.extra.websocket
         for method in route.methods
     }
 
@@ -51,7 +66,7 @@ def http_routes(app: Sanic) -> set[Operation]:
 def gateway_routes() -> set[Operation]:
     """The gateway's routes, with ``/ops/{service}`` spelled out for each service it knows."""
     app = create_gateway()
-    operations = http_routes(app) - {("GET", "/ops/{service}")}
+    operations = app_routes(app) - {("GET", "/ops/{service}")}
     return operations | {("GET", f"/ops/{service}") for service in app.ctx.upstreams}
 
 
@@ -59,7 +74,7 @@ def public_routes(app: Sanic) -> set[Operation]:
     """A service's routes as the gateway publishes them: its ``/ops`` as ``/ops/<service>``, without the
     service's own ``/health`` and ``/ready``."""
     renamed = {("GET", "/ops"): ("GET", f"/ops/{app.name}")}
-    return {renamed.get(operation, operation) for operation in http_routes(app) - GATEWAY_OWN}
+    return {renamed.get(operation, operation) for operation in app_routes(app) - GATEWAY_OWN}
 
 
 def proxied(table: Iterable[tuple[str, list[str]]]) -> set[Operation]:
@@ -83,6 +98,13 @@ def test_each_forwarded_route_exists_in_the_service_behind_it() -> None:
     assert proxied(routes.ORDERS) <= public_routes(create_orders())
 
 
+def test_the_websocket_is_documented_as_one_and_served_as_one_behind_the_gateway() -> None:
+    gateway_websockets = websocket_routes(create_gateway())
+
+    assert gateway_websockets == documented_websockets() == {("GET", "/ws/orders")}
+    assert gateway_websockets == websocket_routes(create_orders())
+
+
 def test_every_service_route_is_published_by_the_gateway() -> None:
     services = public_routes(create_orders()) | public_routes(create_payments())
 
@@ -98,6 +120,10 @@ def test_every_operation_states_identity_request_id_and_problem_errors(path: str
     assert "X-Request-Id" in parameters
     assert ("X-User-Id" in parameters) == ((method.upper(), path) not in GATEWAY_OWN)
     for status, response in responses.items():
+        if status == SWITCHING_PROTOCOLS:
+            # The WebSocket library writes the handshake's answer itself, past the middleware that adds the header.
+            assert "headers" not in response
+            continue
         assert "X-Request-Id" in response["headers"], status
         if int(status) >= 400 and path != "/ready":
             assert list(response["content"]) == ["application/problem+json"], status

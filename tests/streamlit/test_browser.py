@@ -28,6 +28,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT = ARTIFACTS / "streamlit-order-paid.png"
 TIMEOUT_MS = 20_000
+# Playwright's assertions wait 5 s by default, short for a loaded 2-core CI machine.
+expect.set_options(timeout=TIMEOUT_MS)
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (make browser-deps installs it as root)"

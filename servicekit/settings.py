@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+import asyncpg
+
 from messaging.kafka import KafkaSettings
 from messaging.topics import Topics
 
@@ -53,13 +55,22 @@ class ServiceSettings:
             "connections": {
                 "default": {
                     "engine": "tortoise.backends.asyncpg",
-                    "credentials": _credentials(self.database_url) | {"minsize": 1, "maxsize": self.db_pool_size},
+                    "credentials": _credentials(self.database_url)
+                    | {"minsize": 1, "maxsize": self.db_pool_size, "reset": release_connection},
                 }
             },
             "apps": {self.name: {"models": [models], "default_connection": "default"}},
             "use_tz": True,
             "timezone": "UTC",
         }
+
+
+async def release_connection(conn: asyncpg.Connection) -> None:
+    """What a pooled connection needs on its way back. asyncpg's default also runs ``RESET ALL; UNLISTEN *; ...``,
+    a round trip per release for session state we never create (advisory locks are transaction-level, LISTEN has
+    connections of its own, settings are ``SET LOCAL``)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 def _credentials(url: str) -> dict[str, object]:

@@ -81,10 +81,10 @@ async def _claim_order(conn: BaseDBAsyncClient, command: PaymentRequested, envel
 
 
 async def _debit(conn: BaseDBAsyncClient, command: PaymentRequested) -> Event:
-    debited = (
-        await Account.filter(user_id=command.user_id, balance__gte=command.amount)
-        .using_db(conn)
-        .update(balance=F("balance") - command.amount, updated_at=datetime.now(UTC))
+    # The one statement that moves money: it cannot overdraw, whatever runs beside it.
+    debited, _ = await conn.execute_query(
+        "UPDATE accounts SET balance = balance - $1, updated_at = now() WHERE user_id = $2 AND balance >= $1",
+        [command.amount, command.user_id],
     )
     if debited:
         log.info("order %s paid: %s debited from %s", command.order_id, command.amount, command.user_id)

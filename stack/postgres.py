@@ -44,16 +44,18 @@ class ServiceDatabase:
 
 
 def find_bin_dir() -> Path:
-    """The newest installed PostgreSQL server's bin directory (``PG_BIN_DIR`` overrides)."""
+    """The newest installed PostgreSQL server's bin directory (``PG_BIN_DIR`` overrides). Debian keeps the real
+    binaries under /usr/lib/postgresql/<version>/bin; what is on PATH may be wrapper links without pgbench."""
     if configured := os.environ.get("PG_BIN_DIR"):
-        candidates = [configured]
+        candidates = [Path(configured)]
     else:
-        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
-        if which := shutil.which("pg_ctl"):
-            candidates.append(str(Path(which).parent))
-    for candidate in reversed(candidates):
-        if (Path(candidate) / "initdb").exists():
-            return Path(candidate)
+        versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+        candidates = [Path(p) for p in versions]
+        if which := shutil.which("initdb"):
+            candidates.append(Path(which).resolve().parent)
+    for candidate in candidates:
+        if (candidate / "initdb").exists():
+            return candidate
     raise MissingPrerequisite(
         "PostgreSQL server binaries not found: install them (Debian: apt-get install postgresql) "
         "or run `docker compose up --build` instead"

@@ -77,8 +77,10 @@ class PgListener:
     async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Future[None]) -> None:
         """Return when the connection is gone; a cheap query notices a dead peer that never said goodbye."""
         while not lost.done():
+            # asyncio.timeout, not wait_for, which on Python 3.11 can lose a cancellation (see OutboxRelay.run).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(lost), self._health_interval)
+                async with asyncio.timeout(self._health_interval):
+                    await asyncio.shield(lost)
             if not lost.done():
                 await conn.fetchval("SELECT 1", timeout=self._health_interval)
 

@@ -123,8 +123,11 @@ class OutboxRelay:
                 continue
             backoff.reset()
             if published < self._batch_size:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that arrives as the
+                # event is set, and the relay would outlive Messaging.stop() (a shutdown hanging until SIGKILL).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                    async with asyncio.timeout(self._poll_interval):
+                        await self._wake.wait()
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows of the lanes this relay can lock; returns how many."""

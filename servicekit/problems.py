@@ -6,6 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
@@ -13,6 +14,13 @@ from sanic.response import HTTPResponse, json
 log = logging.getLogger("gozon.errors")
 
 PROBLEM_JSON = "application/problem+json"
+UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 
 class Problem(SanicException):
@@ -59,6 +67,11 @@ def problem(status: int, detail: str, **extra: Any) -> HTTPResponse:
 def render(request: Request, exc: Exception) -> HTTPResponse:
     """The one place errors become responses: expected ones are one log line, unexpected ones a stack trace."""
     if not isinstance(exc, SanicException):
+        if database_unreachable(exc):
+            log.warning("%s %s: database unreachable: %s", request.method, request.path, exc)
+            response = problem(503, "The service's database is unreachable; retry shortly.", instance=request.path)
+            response.headers["Retry-After"] = "1"
+            return response
         log.error("%s %s failed", request.method, request.path, exc_info=exc)
         return problem(500, "The server could not complete the request.", instance=request.path)
     status = exc.status_code
@@ -69,6 +82,15 @@ def render(request: Request, exc: Exception) -> HTTPResponse:
     response = problem(status, str(exc) or HTTPStatus(status).phrase, instance=request.path)
     response.headers.update(exc.headers or {})
     return response
+
+
+def database_unreachable(exc: BaseException | None) -> bool:
+    """A restart or lost connection, possibly wrapped by the ORM: a 503 to retry, not a bug worth a stack trace."""
+    while exc is not None:
+        if isinstance(exc, UNREACHABLE):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def install(app: Sanic) -> None:

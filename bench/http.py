@@ -29,9 +29,10 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def request(self, head: bytes, body: bytes) -> Response:
-        if self._writer is None or self._writer.is_closing():
+        # A server closes keep-alive connections that idled too long (Sanic: after 120 s); reusing one would fail.
+        if self._writer is None or self._writer.is_closing() or self._reader is None or self._reader.at_eof():
+            self.close()
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
-        assert self._reader is not None
         self._writer.write(head + body)
         try:
             header_block = await self._reader.readuntil(b"\r\n\r\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,14 @@ SCHEDULER_TICK = 0.002
 REQUEST_TIMEOUT = 30.0
 
 Send = Callable[[int], Awaitable[bool]]
+
+
+class Rejected(Exception):
+    """A request answered with another status than the one it should have had."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -38,15 +47,19 @@ def _round(value: float | None) -> float | None:
 @dataclass
 class LoadRecord:
     """What one load run did. Latencies are of successful requests only, in milliseconds; in an open loop they
-    count from when the request was due, so time spent waiting for a free connection is included."""
+    count from when the request was due, so time spent waiting for a free connection is included. ``due_s`` holds,
+    for each latency, when that request was due in seconds since the start, so a window of the run can be cut out."""
 
     started_at: float = 0.0
+    perf_start: float = 0.0
     ended_at: float = 0.0
     last_answer_at: float = 0.0
     sent: int = 0
     ok: int = 0
     errors: int = 0
+    errors_by_kind: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    due_s: list[float] = field(default_factory=list, repr=False)
 
     @property
     def in_flight(self) -> int:
@@ -62,6 +75,11 @@ class LoadRecord:
         elapsed = self.last_answer_at - self.started_at
         return self.ok / elapsed if elapsed > 0 else 0.0
 
+    def latencies_due_between(self, start: float, end: float) -> list[float]:
+        """Latencies (ms) of the requests that were due in [start, end), epoch seconds."""
+        first, last = start - self.started_at, end - self.started_at
+        return [ms for ms, due in zip(self.latencies_ms, self.due_s, strict=True) if first <= due < last]
+
     def status(self) -> str:
         return f"sent {self.sent} ok {self.ok} err {self.errors} in flight {self.in_flight}"
 
@@ -71,25 +89,37 @@ class LoadRecord:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 ok = await send(index)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ProtocolError):
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ProtocolError,
+            Rejected,
+        ) as exc:
+            self.errors_by_kind[str(exc) if isinstance(exc, Rejected) else type(exc).__name__] += 1
             ok = False
         self.last_answer_at = time.time()
         if ok:
             self.ok += 1
             self.latencies_ms.append((time.perf_counter() - due) * 1000)
+            self.due_s.append(due - self.perf_start)
         else:
             self.errors += 1
 
 
-async def open_loop(rate: float, seconds: float, send: Send, record: LoadRecord | None = None) -> LoadRecord:
-    """Start ``rate`` requests a second for ``seconds``, evenly spaced; return once every one has answered."""
+async def open_loop(
+    rate: float, seconds: float, send: Send, record: LoadRecord | None = None, stop: asyncio.Event | None = None
+) -> LoadRecord:
+    """Start ``rate`` requests a second for ``seconds`` (or until ``stop`` is set), evenly spaced; return once every
+    one has answered."""
     record = record or LoadRecord()
     total = round(rate * seconds)
     pending: set[asyncio.Task[None]] = set()
     record.started_at = time.time()
-    start = time.perf_counter()
+    start = record.perf_start = time.perf_counter()
     launched = 0
-    while launched < total:
+    while launched < total and not (stop and stop.is_set()):
         due_now = min(total, int((time.perf_counter() - start) * rate) + 1)
         for index in range(launched, due_now):
             task = asyncio.create_task(record.measure(send, index, start + index / rate))
@@ -114,6 +144,7 @@ async def closed_loop(workers: int, seconds: float, send: Send, record: LoadReco
             await record.measure(send, next(counter), time.perf_counter())
 
     record.started_at = time.time()
+    record.perf_start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(workers)))
     record.ended_at = time.time()
     return record

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -14,12 +15,18 @@ from bench.load import summary_ms
 from stack.postgres import ServiceDatabase
 
 SETTLE_STAGES = (
-    "order created -> command picked up by relay",
-    "command picked up -> payments tx start",
-    "payments tx start -> result enqueued",
-    "result enqueued -> picked up by relay",
-    "result picked up -> order settled",
+    "order created -> command acked by Kafka",
+    "command acked -> payments tx start",
+    "payments tx start -> result acked by Kafka",
+    "result acked -> order settled",
 )
+
+
+@dataclass(frozen=True)
+class SettledOrder:
+    user_id: str
+    status: str
+    updated_at: float
 
 
 def _at(epoch: float) -> datetime:
@@ -79,6 +86,14 @@ class Observer:
                 return left
             await asyncio.sleep(0.5)
 
+    async def orders_by_id(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, SettledOrder]:
+        """Owner, status and ``updated_at`` (epoch seconds) of these orders."""
+        rows = await self.orders.fetch(
+            "SELECT id, user_id, status, extract(epoch FROM updated_at) AS updated_at FROM orders WHERE id = ANY($1)",
+            order_ids,
+        )
+        return {row["id"]: SettledOrder(row["user_id"], row["status"], float(row["updated_at"])) for row in rows}
+
     async def settlement(self, order_ids: list[uuid.UUID]) -> dict[str, object]:
         """Counts by status and create -> settled percentiles (``updated_at - created_at``) of these orders."""
         rows = await self.orders.fetch(
@@ -93,8 +108,9 @@ class Observer:
 
     async def settle_stages(self, order_ids: list[uuid.UUID], since: float) -> dict[str, dict[str, float | None]]:
         """Where create -> settled goes, per order, from the stamps the two databases keep: the orders outbox row
-        of the payment command (picked up = its ``published_at``, the relay's transaction start), the ledger row
-        (its ``created_at`` is ``now()`` of the payments transaction), and the payments outbox row of the result.
+        of the payment command (its ``published_at``: the relay stamps it once the broker acked), the ledger row
+        (its ``created_at`` is ``now()`` of the payments transaction) and the payments outbox row of the result
+        (its ``published_at``).
         Percentiles of the stages do not add up to the total's; their p50s show where the time goes."""
         command_rows = await self.orders.fetch(
             "SELECT o.id, o.created_at, o.updated_at, b.published_at FROM orders o "
@@ -104,7 +120,7 @@ class Observer:
             _at(since),
         )
         result_rows = await self.payments.fetch(
-            "SELECT p.order_id, p.created_at, b.created_at AS enqueued, b.published_at FROM payments p "
+            "SELECT p.order_id, p.created_at, b.published_at FROM payments p "
             "JOIN outbox b ON (b.payload::jsonb ->> 'order_id')::uuid = p.order_id "
             "WHERE p.order_id = ANY($1) AND b.created_at >= $2",
             order_ids,
@@ -120,7 +136,6 @@ class Observer:
                 order["created_at"],
                 order["published_at"],
                 result["created_at"],
-                result["enqueued"],
                 result["published_at"],
                 order["updated_at"],
             ]
@@ -128,10 +143,10 @@ class Observer:
                 stages[stage].append((end - start).total_seconds() * 1000)
         return {stage: summary_ms(values) for stage, values in stages.items()}
 
-    async def relay_pickup_ms(self, start: float, end: float) -> dict[str, dict[str, float | None]]:
-        """``published_at - created_at`` of each service's outbox rows written in [start, end). The relay sets
-        ``published_at = now()``, the start of its transaction, so this is insert -> picked up by the relay: it
-        does not include the wait for the broker's ack."""
+    async def relay_acked_ms(self, start: float, end: float) -> dict[str, dict[str, float | None]]:
+        """``published_at - created_at`` of each service's outbox rows written in [start, end). ``created_at`` is
+        ``now()`` of the inserting transaction; the relay sets ``published_at = clock_timestamp()`` after the broker
+        acked the batch, in the transaction that then commits: so this is insert -> acked, without the commits."""
         query = (
             "SELECT extract(epoch FROM published_at - created_at) * 1000 FROM outbox "
             "WHERE created_at >= $1 AND created_at < $2 AND published_at IS NOT NULL"

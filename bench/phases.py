@@ -1,15 +1,16 @@
 """The measurements, one method per figure of the issue: the PostgreSQL bound, saturation, latency at a fixed
-rate (with relay lag), gateway overhead, and the profile of the hot path."""
+rate (with relay lag), gateway overhead, and the profile of the hot path; the live-status sockets and retention
+while writing have modules of their own (``bench.live``, ``bench.retention``)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +19,15 @@ import httpx
 
 from bench import procs
 from bench.http import Client
-from bench.load import LoadRecord, Send, closed_loop, open_loop, summary_ms
+from bench.live import LiveStatus
+from bench.load import LoadRecord, closed_loop, open_loop, summary_ms
 from bench.observe import Observer
 from bench.pgbench import Pgbench
 from bench.progress import Progress
+from bench.retention import Retention
+from bench.workload import DEPOSIT_BODY, JSON, Created, ids_of, order_reader, order_sender, per_unit_ms
 from stack.local import ROOT, LocalStack, Process
 
-ORDER_BODY = json.dumps({"amount": "1.00", "description": "bench"}).encode()
-DEPOSIT_BODY = json.dumps({"amount": "1000000.00"}).encode()
-JSON = {"Content-Type": "application/json"}
 SERVICES = ("payments", "orders", "gateway")
 
 
@@ -48,6 +49,24 @@ class Plan:
     gateway_seconds: float = 15.0
     profile_seconds: float = 30.0
     drain_timeout: float = 180.0
+    # Live status: live_users x live_sockets_per_user sockets (within Orders' default caps: 5 a user, 2000 in all).
+    live_users: int = 200
+    live_sockets_per_user: int = 5
+    live_rate: float = 100.0
+    live_seconds: float = 60.0
+    live_idle_seconds: float = 5.0
+    live_drain_seconds: float = 30.0
+    # Restart gateway and Orders before the sockets open, so memory per socket is measured on fresh processes.
+    live_restart: bool = True
+    # Retention while writing: enough old rows that the cleanup runs for seconds (it deletes ~100k rows/s).
+    retention_outbox_rows: int = 1_000_000
+    retention_inbox_rows: int = 500_000
+    retention_rate: float = 50.0
+    retention_seconds: float = 20.0
+    retention_warmup: float = 2.0
+    retention_max_seconds: float = 300.0
+    retention_probe_rate: float = 20.0
+    retention_paced_rows_per_s: float = 5000.0
 
     @classmethod
     def quick(cls) -> Plan:
@@ -63,48 +82,19 @@ class Plan:
             gateway_seconds=3.0,
             profile_seconds=4.0,
             drain_timeout=60.0,
+            live_users=20,
+            live_seconds=4.0,
+            live_idle_seconds=1.0,
+            retention_outbox_rows=100_000,
+            retention_inbox_rows=50_000,
+            retention_seconds=4.0,
+            retention_warmup=1.0,
         )
-
-
-Created = list[tuple[str, uuid.UUID]]
 
 
 def _shown(path: Path) -> str:
     """The path relative to the repository when it is inside it, so results do not name one machine's layout."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def ids_of(created: Created) -> list[uuid.UUID]:
-    return [order_id for _, order_id in created]
-
-
-def order_sender(client: Client, users: list[str], created: Created) -> Send:
-    """POST /orders for user ``index mod len(users)``; each created order's (user, id) lands in ``created``."""
-
-    async def send(index: int) -> bool:
-        user = users[index % len(users)]
-        response = await client.request("POST", "/orders", {"X-User-Id": user, **JSON}, ORDER_BODY)
-        if response.status != 201:
-            return False
-        created.append((user, uuid.UUID(json.loads(response.body)["id"])))
-        return True
-
-    return send
-
-
-def per_unit_ms(cpu: dict[str, float], units_per_s: float) -> dict[str, float | None]:
-    """CPU milliseconds each process group spent per order (or request): robust to a busy machine, where
-    throughput and latency are not."""
-    return {group: round(cores * 1000 / units_per_s, 3) if units_per_s else None for group, cores in cpu.items()}
-
-
-def order_reader(client: Client, orders: Created) -> Send:
-    async def send(index: int) -> bool:
-        user, order_id = orders[index % len(orders)]
-        response = await client.request("GET", f"/orders/{order_id}", {"X-User-Id": user})
-        return response.status == 200
-
-    return send
 
 
 class Bench:
@@ -208,6 +198,7 @@ class Bench:
             "sent": record.sent,
             "created": record.ok,
             "errors": record.errors,
+            "errors_by_kind": dict(record.errors_by_kind),
             "answered_per_s": round(record.answered_per_s, 1),
             "settled_per_s": round(settled / (record.ended_at - window_start), 1),
             "post_ms": summary_ms(record.latencies_ms),
@@ -236,13 +227,14 @@ class Bench:
             "sent": record.sent,
             "created": record.ok,
             "errors": record.errors,
+            "errors_by_kind": dict(record.errors_by_kind),
             "orders": settlement["counts"],
             "left_pending": left,
             "settle_ms": settlement["ms"],
             "settle_stages_ms": await self.observer.settle_stages(ids_of(created), record.started_at),
             "post_ms": summary_ms(record.latencies_ms),
             "relay_ack_p99_ms": ops_lag,
-            "relay_pickup_ms": await self.observer.relay_pickup_ms(record.started_at, time.time()),
+            "relay_acked_ms": await self.observer.relay_acked_ms(record.started_at, time.time()),
             "cpu": cpu,
             "cpu_ms_per_order": per_unit_ms(cpu, record.answered_per_s),
             # A pooled service opens none; a service that connects per request opens one per request.
@@ -276,6 +268,7 @@ class Bench:
             result[route] = {
                 "requests_per_s": round(requests_per_s, 1),
                 "errors": record.errors,
+                "errors_by_kind": dict(record.errors_by_kind),
                 "ms": summary_ms(record.latencies_ms),
                 "cpu": cpu,
                 "cpu_ms_per_request": per_unit_ms(cpu, requests_per_s),
@@ -292,7 +285,31 @@ class Bench:
         saturation = await self.saturation()
         fixed, created = await self.fixed_rate()
         gateway = await self.gateway_overhead(created)
-        return {"postgres": postgres, "saturation": saturation, "fixed_rate": fixed, "gateway": gateway}
+        live = await LiveStatus(self).measure()
+        # Last: the deletes leave dead rows and WAL behind, which the phase vacuums away but not all of.
+        retention = await Retention(self).measure()
+        return {
+            "postgres": postgres,
+            "saturation": saturation,
+            "fixed_rate": fixed,
+            "gateway": gateway,
+            "live": live,
+            "retention": retention,
+        }
+
+    async def restart(self, services: Sequence[str], spawn: Callable[[str], Process], how: str = "fresh") -> None:
+        """These services stopped and started again by ``spawn``, healthy, and warmed up."""
+        async with self.progress.phase(f"restarting {', '.join(services)} ({how})"):
+            for process in reversed(list(self.stack.processes)):
+                if process.name.split(":")[0] in services:
+                    await asyncio.to_thread(self.stack.stop_process, process)
+            for service in services:
+                spawn(service)
+            await asyncio.to_thread(self.stack.wait_healthy)
+        # The old gateway's keep-alive connections died with it.
+        self.gateway.close()
+        self.gateway = Client(self.stack.gateway_url, self.plan.clients)
+        await self.warm_up()
 
     # Profile ------------------------------------------------------------------------------------------------
 
@@ -300,15 +317,7 @@ class Bench:
         """The services again, each under ``bench.profiled``, sampled only during a fixed-rate load. The
         reports land in ``output_dir``, which must exist."""
         outputs = {service: output_dir / f"{stamp}-profile-{service}.txt" for service in SERVICES}
-        async with self.progress.phase("restarting under pyinstrument"):
-            await asyncio.to_thread(self.stack.stop_services)
-            for service in SERVICES:
-                self._spawn_profiled(service, outputs[service])
-            await asyncio.to_thread(self.stack.wait_healthy)
-        # The old gateway's keep-alive connections died with it.
-        self.gateway.close()
-        self.gateway = Client(self.stack.gateway_url, self.plan.clients)
-        await self.warm_up()
+        await self.restart(SERVICES, lambda service: self._spawn_profiled(service, outputs[service]), "pyinstrument")
         self._signal_services(signal.SIGUSR1)
         created: Created = []
         record = LoadRecord()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,16 +26,36 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def peak_rss_mib(pid: int) -> float:
-    """``VmHWM``: the most resident memory the process has had, in MiB (0 for a process that is gone)."""
+def _status_kib(pid: int, field: str) -> int:
+    """One ``kB`` field of ``/proc/<pid>/status`` (0 for a process that is gone)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except (FileNotFoundError, ProcessLookupError):
-        return 0.0
+        return 0
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
+def peak_rss_mib(pid: int) -> float:
+    """``VmHWM``: the most resident memory the process has had, in MiB (0 for a process that is gone)."""
+    return _status_kib(pid, "VmHWM") / 1024
+
+
+def rss_kib(pid: int) -> int:
+    """``VmRSS``: the resident memory of the process now, in KiB (0 for a process that is gone)."""
+    return _status_kib(pid, "VmRSS")
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise this process's soft limit of open files to ``wanted`` (as far as the hard limit allows; never lower
+    it). Processes started afterwards inherit it. Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, wanted if hard == resource.RLIM_INFINITY else min(wanted, hard))
+    if target != soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
 
 
 def open_sockets(pid: int) -> int:

@@ -44,10 +44,38 @@ FIGURES = (
     Figure("gateway_get_p99_ms", "GET via gateway p99", "ms"),
     Figure("relay_ack_p99_ms_orders", "Relay insert -> ack p99, orders (/ops)", "ms"),
     Figure("relay_ack_p99_ms_payments", "Relay insert -> ack p99, payments (/ops)", "ms"),
-    Figure("relay_pickup_p99_ms_orders", "Relay insert -> pickup p99, orders (table)", "ms"),
-    Figure("relay_pickup_p99_ms_payments", "Relay insert -> pickup p99, payments (table)", "ms"),
+    Figure("relay_acked_p99_ms_orders", "Relay insert -> acked p99, orders (table)", "ms"),
+    Figure("relay_acked_p99_ms_payments", "Relay insert -> acked p99, payments (table)", "ms"),
     Figure("generator_cpu_max", "Load generator CPU, busiest phase", "cores"),
+    Figure("live_sockets_open", "Live: sockets open through the gateway", "sockets"),
+    Figure("live_settled_per_s", "Live: settled orders/s during the run", "orders/s"),
+    Figure("live_p50_ms", "Live: status commit -> client p50", "ms"),
+    Figure("live_p99_ms", "Live: status commit -> client p99", "ms", "<= 50"),
+    Figure("live_lost", "Live: changes lost (order x socket)", "count", "0"),
+    Figure("live_misrouted", "Live: changes at another user's socket", "count", "0"),
+    Figure("live_kib_per_socket_gateway", "Live: memory per idle socket, gateway", "KiB"),
+    Figure("live_kib_per_socket_orders", "Live: memory per idle socket, orders", "KiB"),
+    Figure("live_client_cpu", "Live: socket client process CPU", "cores"),
+    Figure("retention_rows_per_s", "Retention: rows deleted/s while writing", "rows/s"),
+    Figure("retention_post_p99_without_ms", "Retention: POST p99 without cleanup", "ms"),
+    Figure("retention_post_p99_with_ms", "Retention: POST p99 during cleanup", "ms"),
+    Figure("retention_post_p99_ratio", "  during / without", "ratio", "< 110%"),
+    Figure("retention_insert_p99_without_ms", "Retention: insert tx p99 without cleanup", "ms"),
+    Figure("retention_insert_p99_with_ms", "Retention: insert tx p99 during cleanup", "ms"),
+    Figure("retention_insert_p99_ratio", "  during / without", "ratio", "< 110%"),
+    Figure("retention_post_p50_ratio", "  POST p50, during / without", "ratio"),
+    Figure("retention_insert_p50_ratio", "  insert p50, during / without", "ratio"),
+    Figure("retention_post_p99_ratio_noise", "  POST p99, 2nd run without / 1st", "ratio"),
+    Figure("retention_insert_p99_ratio_noise", "  insert p99, 2nd run without / 1st", "ratio"),
+    Figure("retention_post_p99_ratio_paced", "  POST p99, paced cleanup / without", "ratio", "< 110%"),
+    Figure("retention_insert_p99_ratio_paced", "  insert p99, paced cleanup / without", "ratio", "< 110%"),
 )
+RETENTION_RUNS = {
+    "without_cleanup": "without cleanup",
+    "with_paced_cleanup": "paced cleanup",
+    "with_cleanup": "services' cleanup",
+    "without_cleanup_again": "without, again",
+}
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -59,6 +87,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 def figures_of(run: dict[str, Any]) -> dict[str, float | None]:
     """The headline figures of one round."""
     postgres, saturation, fixed, gateway = run["postgres"], run["saturation"], run["fixed_rate"], run["gateway"]
+    live, retention = run["live"], run["retention"]
     generator_cpu = [phase["generator"] for phase in cpu_by_phase(run).values() if phase.get("generator") is not None]
     return {
         "pgbench_tps": postgres["tps"],
@@ -74,8 +103,30 @@ def figures_of(run: dict[str, Any]) -> dict[str, float | None]:
         "direct_get_p99_ms": gateway["direct"]["ms"]["p99"],
         "gateway_get_p99_ms": gateway["gateway"]["ms"]["p99"],
         **{f"relay_ack_p99_ms_{s}": fixed["relay_ack_p99_ms"][s] for s in ("orders", "payments")},
-        **{f"relay_pickup_p99_ms_{s}": fixed["relay_pickup_ms"][s]["p99"] for s in ("orders", "payments")},
+        **{f"relay_acked_p99_ms_{s}": fixed["relay_acked_ms"][s]["p99"] for s in ("orders", "payments")},
         "generator_cpu_max": max(generator_cpu, default=None),
+        "live_sockets_open": live["open"]["opened"],
+        "live_settled_per_s": live["settled_per_s"],
+        "live_p50_ms": live["commit_to_client_ms"]["p50"],
+        "live_p99_ms": live["commit_to_client_ms"]["p99"],
+        "live_lost": live["lost_deliveries"],
+        "live_misrouted": live["misrouted"],
+        **{f"live_kib_per_socket_{s}": live["idle"]["kib_per_socket"][s] for s in ("gateway", "orders")},
+        "live_client_cpu": live["cpu"]["sockets"],
+        "retention_rows_per_s": retention["with_cleanup"]["deleted"]["rows_per_s"],
+        **{
+            f"retention_{figure}_p99_{label}_ms": retention[run][f"{figure}_ms"]["p99"]
+            for figure in ("post", "insert")
+            for label, run in (("without", "without_cleanup"), ("with", "with_cleanup"))
+        },
+        "retention_post_p99_ratio": retention["post_p99_ratio"],
+        "retention_insert_p99_ratio": retention["insert_p99_ratio"],
+        "retention_post_p50_ratio": retention["post_p50_ratio"],
+        "retention_insert_p50_ratio": retention["insert_p50_ratio"],
+        "retention_post_p99_ratio_noise": retention["post_p99_ratio_noise"],
+        "retention_insert_p99_ratio_noise": retention["insert_p99_ratio_noise"],
+        "retention_post_p99_ratio_paced": retention["post_p99_ratio_paced"],
+        "retention_insert_p99_ratio_paced": retention["insert_p99_ratio_paced"],
     }
 
 
@@ -87,6 +138,8 @@ def cpu_by_phase(run: dict[str, Any]) -> dict[str, dict[str, float]]:
         "fixed rate": run["fixed_rate"]["cpu"],
         "GET direct": run["gateway"]["direct"]["cpu"],
         "GET via gateway": run["gateway"]["gateway"]["cpu"],
+        "live status": run["live"]["cpu"],
+        "retention cleanup": run["retention"]["with_cleanup"]["cpu"],
     }
 
 
@@ -96,6 +149,7 @@ def cpu_ms_per_unit(run: dict[str, Any]) -> dict[str, dict[str, float | None]]:
         "per order @ fixed rate": run["fixed_rate"]["cpu_ms_per_order"],
         "per GET direct": run["gateway"]["direct"]["cpu_ms_per_request"],
         "per GET via gateway": run["gateway"]["gateway"]["cpu_ms_per_request"],
+        "per order @ live status": run["live"]["cpu_ms_per_order"],
     }
 
 
@@ -113,13 +167,23 @@ def _stage_medians(rounds: list[dict[str, dict[str, float | None]]]) -> dict[str
 def checks_of(run: dict[str, Any]) -> dict[str, bool]:
     """Bookkeeping that must add up whatever the speed: every request answered or failed, every created order
     found in the database and settled."""
-    fixed, saturation = run["fixed_rate"], run["saturation"]
+    fixed, saturation, live, retention = run["fixed_rate"], run["saturation"], run["live"], run["retention"]
+    retention_runs = [retention[name] for name in RETENTION_RUNS]
     return {
         "fixed_rate_requests_accounted": fixed["sent"] == fixed["created"] + fixed["errors"],
         "fixed_rate_orders_found": fixed["created"] == sum(fixed["orders"].values()),
         "fixed_rate_all_settled": fixed["orders"]["PENDING"] == 0,
         "saturation_requests_accounted": all(s["sent"] == s["created"] + s["errors"] for s in saturation["steps"]),
         "saturation_drained": saturation["left_pending"] == 0,
+        "live_all_sockets_opened": live["open"]["failed"] == 0,
+        "live_requests_accounted": live["sent"] == live["created"] + live["errors"],
+        "live_all_settled": live["left_pending"] == 0,
+        "live_snapshot_first": live["first_message_not_snapshot"] == 0,
+        "live_nothing_lost": live["lost_deliveries"] == 0,
+        "live_nothing_misrouted": live["misrouted"] == 0,
+        "retention_requests_accounted": all(r["sent"] == r["created"] + r["errors"] for r in retention_runs),
+        "retention_all_settled": all(r["left_pending"] == 0 for r in retention_runs),
+        "retention_old_rows_gone": not any(retention["old_rows_left"].values()),
     }
 
 
@@ -155,11 +219,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _format(value: float | None, unit: str) -> str:
+def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "ratio":
         return f"{value:.0%}"
+    if unit in ("count", "sockets"):
+        return f"{value:,.0f}"
     return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
 
 
@@ -168,21 +234,27 @@ def table(result: dict[str, Any]) -> str:
     per_run = result["figures_per_run"]
     lines = [f"{'figure':<44} {'median':>9} {'unit':<9} {'rounds':<26} target"]
     for f in FIGURES:
-        rounds = " / ".join(_format(figures[f.key], f.unit) for figures in per_run)
-        value = _format(result["figures"][f.key], f.unit)
+        rounds = " / ".join(format_value(figures[f.key], f.unit) for figures in per_run)
+        value = format_value(result["figures"][f.key], f.unit)
         lines.append(f"{f.label:<44} {value:>9} {f.unit:<9} {rounds:<26} {f.target}".rstrip())
     lines += ["", f"{'create -> settled @ fixed rate, by stage (ms, median)':<56}{'p50':>9}{'p99':>9}"]
     for stage, ms in result["settle_stages_ms"].items():
-        lines.append(f"  {stage:<54}{_format(ms['p50'], 'ms'):>9}{_format(ms['p99'], 'ms'):>9}")
+        lines.append(f"  {stage:<54}{format_value(ms['p50'], 'ms'):>9}{format_value(ms['p99'], 'ms'):>9}")
     lines += ["", *saturation_steps(result["runs"][-1])]
+    lines += ["", *live_details(result["runs"][-1])]
+    lines += ["", *retention_runs(result["runs"][-1])]
     lines += ["", f"{'CPU (cores, median)':<24}" + "".join(f"{group:>10}" for group in PROCESS_GROUPS)]
     for phase, shares in result["cpu_share"].items():
-        lines.append(f"{phase:<24}" + "".join(f"{_format(shares[group], 'cores'):>10}" for group in PROCESS_GROUPS))
+        lines.append(
+            f"{phase:<24}" + "".join(f"{format_value(shares[group], 'cores'):>10}" for group in PROCESS_GROUPS)
+        )
     lines += ["", f"{'CPU ms (median)':<24}" + "".join(f"{group:>10}" for group in PROCESS_GROUPS)]
     for unit, costs in result["cpu_ms_per_unit"].items():
-        lines.append(f"{unit:<24}" + "".join(f"{_format(costs[group], 'ms'):>10}" for group in PROCESS_GROUPS))
+        lines.append(f"{unit:<24}" + "".join(f"{format_value(costs[group], 'ms'):>10}" for group in PROCESS_GROUPS))
     lines += ["", f"{'peak RSS (MiB, VmHWM)':<24}" + "".join(f"{group:>10}" for group in PROCESS_GROUPS)]
-    lines.append(f"{'':<24}" + "".join(f"{_format(result['peak_rss_mib'].get(g), 'MiB'):>10}" for g in PROCESS_GROUPS))
+    lines.append(
+        f"{'':<24}" + "".join(f"{format_value(result['peak_rss_mib'].get(g), 'MiB'):>10}" for g in PROCESS_GROUPS)
+    )
     failed = [name for name, ok in result["checks"].items() if not ok]
     lines += ["", "bookkeeping: " + ("all counts add up" if not failed else "FAILED " + ", ".join(failed))]
     return "\n".join(lines)
@@ -190,15 +262,76 @@ def table(result: dict[str, Any]) -> str:
 
 def saturation_steps(run: dict[str, Any]) -> list[str]:
     """The saturation ramp of one round: where the rate stopped turning into settled orders."""
-    header = f"{'saturation (last round)':<24}{'answered/s':>11}{'settled/s':>10}{'POST p99 ms':>12}"
+    header = f"{'saturation (last round)':<24}{'answered/s':>11}{'errors':>7}{'settled/s':>10}{'POST p99 ms':>12}"
     lines = [header + "".join(f"{group:>10}" for group in ("gateway", "orders", "payments", "postgres"))]
     for step in run["saturation"]["steps"]:
         offered = f"offered {step['offered_per_s']:.0f}/s"
         lines.append(
             f"{offered:<24}"
-            f"{_format(step['answered_per_s'], ''):>11}{_format(step['settled_per_s'], ''):>10}"
-            f"{_format(step['post_ms']['p99'], 'ms'):>12}"
-            + "".join(f"{_format(step['cpu'][g], 'cores'):>10}" for g in ("gateway", "orders", "payments", "postgres"))
+            f"{format_value(step['answered_per_s'], ''):>11}{step['errors']:>7}"
+            f"{format_value(step['settled_per_s'], ''):>10}"
+            f"{format_value(step['post_ms']['p99'], 'ms'):>12}"
+            + "".join(
+                f"{format_value(step['cpu'][g], 'cores'):>10}" for g in ("gateway", "orders", "payments", "postgres")
+            )
+        )
+    return lines
+
+
+def live_details(run: dict[str, Any]) -> list[str]:
+    """The live-status run of one round: what every socket received, and what the sockets cost."""
+    live = run["live"]
+    ms, opened = live["commit_to_client_ms"], live["open"]
+    lines = [
+        f"live status (last round): {live['users']} users x {live['sockets'] // live['users']} sockets, "
+        f"{opened['opened']} open in {opened['seconds']} s "
+        f"(handshake + snapshot p99 {opened['handshake_ms']['p99']} ms); "
+        f"{live['created']} orders at {live['rate']:.0f}/s",
+        f"  deliveries {live['deliveries']:,} of {live['expected_deliveries']:,}; lost {live['lost_deliveries']}, "
+        f"misrouted {live['misrouted']}, duplicates {live['duplicates']}, stale {live['stale']}, "
+        f"closed early {sum(live['closed_early'].values())}",
+        f"  status commit -> client ms: p50 {ms['p50']}, p95 {ms['p95']}, p99 {ms['p99']}, max {ms['max']}",
+        f"{'':<26}" + "".join(f"{group:>10}" for group in ("gateway", "orders", "sockets")),
+    ]
+    idle = live["idle"]
+    rows = {
+        "RSS before (MiB)": {g: _mib(idle["rss_before_kib"].get(g)) for g in ("gateway", "orders", "sockets")},
+        "RSS, sockets idle (MiB)": {g: _mib(idle["rss_after_kib"][g]) for g in ("gateway", "orders", "sockets")},
+        "KiB per idle socket": idle["kib_per_socket"],
+        "CPU idle (cores)": idle["cpu"],
+        "CPU under load (cores)": live["cpu"],
+    }
+    for label, values in rows.items():
+        lines.append(
+            f"  {label:<24}" + "".join(f"{format_value(values[g], ''):>10}" for g in ("gateway", "orders", "sockets"))
+        )
+    return lines
+
+
+def _mib(kib: float | None) -> float | None:
+    return None if kib is None else kib / 1024
+
+
+def retention_runs(run: dict[str, Any]) -> list[str]:
+    """The retention runs of one round, side by side."""
+    retention = run["retention"]
+    seeded = retention["seeded"]
+    header = f"{'retention (last round)':<24}{'window s':>9}{'rows/s':>10}{'WAL MiB':>9}"
+    header += "".join(f"{f'{what} {p}':>12}" for what in ("POST", "insert") for p in ("p50", "p99"))
+    lines = [
+        f"retention: {seeded['outbox']:,} outbox + {seeded['inbox']:,} inbox rows 8 days old; orders at "
+        f"{retention['rate']:.0f}/s; ms of the requests due in each window",
+        header,
+    ]
+    for key, label in RETENTION_RUNS.items():
+        r = retention[key]
+        rows_per_s = r["deleted"]["rows_per_s"] if "deleted" in r else None
+        lines.append(
+            f"{label:<24}{format_value(r['window_seconds'], ''):>9}{format_value(rows_per_s, 'rows/s'):>10}"
+            f"{format_value(r['wal_mib'], ''):>9}"
+            + "".join(
+                f"{format_value(r[f'{what}_ms'][p], 'ms'):>12}" for what in ("post", "insert") for p in ("p50", "p99")
+            )
         )
     return lines
 

@@ -19,9 +19,10 @@ from typing import Any
 
 import uvloop
 
-from bench import report
+from bench import procs, report
 from bench.observe import Observer
 from bench.phases import Bench, Plan
+from bench.retention import SERVICE_RETENTION_SECONDS
 from stack.local import ROOT, LocalStack, Ports
 
 log = logging.getLogger("bench")
@@ -29,6 +30,9 @@ log = logging.getLogger("bench")
 RESULTS = ROOT / "bench" / "results"
 QUICK_RESULTS = ROOT / ".data" / "bench"
 README = ROOT / "bench" / "README.md"
+# The services' own retention keeps rows longer than the retention phase's seeded ones are old, so it is the
+# bench that deletes them, while it measures.
+SERVICE_ENV = {f"{service}_RETENTION_SECONDS": str(SERVICE_RETENTION_SECONDS) for service in ("ORDERS", "PAYMENTS")}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -81,12 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now().strftime("%Y-%m-%dT%H%M%S")
     started = datetime.now().astimezone().isoformat(timespec="seconds")
     host = report.machine()
+    # The gateway holds two descriptors per live socket (client and upstream); the services inherit this limit.
+    host["open_files_limit"] = procs.raise_fd_limit(2 * plan.live_users * plan.live_sockets_per_user + 1024)
 
     # Parents of a PostgreSQL data directory must be traversable by the server user.
     data_dir = Path(tempfile.mkdtemp(prefix="gozon-bench-"))
     data_dir.chmod(0o755)
     stack = LocalStack(
-        data_dir=data_dir, ports=Ports.free(), jar_cache=ROOT / ".data" / "kafka-dist", log_dir=data_dir / "logs"
+        data_dir=data_dir,
+        ports=Ports.free(),
+        jar_cache=ROOT / ".data" / "kafka-dist",
+        log_dir=data_dir / "logs",
+        extra_env=SERVICE_ENV,
     )
     finished = False
     try:

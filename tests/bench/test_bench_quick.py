@@ -28,6 +28,21 @@ SMOKE = Plan(
     fixed_seconds=1,
     gateway_seconds=1,
     drain_timeout=30,
+    live_users=4,
+    live_sockets_per_user=2,
+    live_rate=20,
+    live_seconds=1,
+    live_idle_seconds=0.5,
+    live_drain_seconds=10,
+    # The session's stack is shared with other tests: its services are not restarted.
+    live_restart=False,
+    retention_outbox_rows=40_000,
+    retention_inbox_rows=20_000,
+    retention_rate=40,
+    retention_seconds=1,
+    retention_warmup=0.2,
+    retention_probe_rate=20,
+    retention_paced_rows_per_s=5000,
 )
 
 
@@ -46,4 +61,9 @@ async def test_one_round_yields_every_figure_and_the_counts_add_up(stack: LocalS
     assert step["sent"] == step["created"] + step["errors"] == 40
     assert set(saved["peak_rss_mib"]) == set(report.PROCESS_GROUPS)
     assert all(mib > 0 for mib in saved["peak_rss_mib"].values())
+    live = saved["runs"][0]["live"]
+    assert live["open"]["opened"] == 8
+    assert live["deliveries"] == live["expected_deliveries"] == 20 * 2
+    retention = saved["runs"][0]["retention"]
+    assert retention["old_rows_left"] == {"outbox": 0, "inbox": 0}
     assert "per GET via gateway" in report.table(saved)

@@ -20,9 +20,15 @@ RENAMED = {
 
 
 def _change(before: float | None, after: float | None, unit: str) -> str:
+    """The change as a percentage, or as a factor when the figure more than doubled or halved."""
     if before is None or after is None or unit == "ratio" or not before:
         return ""
-    return f"{(after - before) / before:+.0%}"
+    factor = after / before
+    if factor >= 2:
+        return f"x{factor:.1f}"
+    if 0 < factor <= 0.5:
+        return f"x1/{1 / factor:.0f}" if factor < 0.1 else f"x{factor:.2f}"
+    return f"{factor - 1:+.0%}"
 
 
 def _row(label: str, before: float | None, after: float | None, unit: str) -> str:

@@ -66,7 +66,6 @@ class Plan:
     retention_warmup: float = 2.0
     retention_max_seconds: float = 300.0
     retention_probe_rate: float = 20.0
-    retention_paced_rows_per_s: float = 5000.0
 
     @classmethod
     def quick(cls) -> Plan:

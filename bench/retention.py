@@ -2,13 +2,13 @@
 database, the only service with an inbox) are deleted in bounded batches while orders are being written. How
 many rows a second go, and how much the writers notice.
 
-Runs at the same fixed order rate, one after the other: without cleanup; with a paced cleanup (the same
-statement and batch, at most ``retention_paced_rows_per_s``, stopped when the load ends); with the services'
-cleanup run to the end (the load goes on until it is done); then ``VACUUM`` and ``CHECKPOINT``, so what the
-deletes left to write is written; and without cleanup again, to show how much two runs differ anyway.
-The services' cleanup is their own code (``OutboxRelay.delete_published``, ``purge_older_than``) run in this
-process under a Tortoise context of its own, on one connection; the services' once-a-minute cleanup is
-configured by the bench stack to keep rows for 30 days, so it never takes the seeded 8-day-old rows first.
+Runs at the same fixed order rate, one after the other: without cleanup; with the services' cleanup as it is
+(``OutboxRelay.delete_published`` then ``purge_older_than``, which pause between batches), stopped when the load
+ends; with the same ``delete_older_than`` unpaced (``pause=0``) run to the end, the load going on until it is
+done, to show what the pacing buys; then ``VACUUM`` and ``CHECKPOINT``, so what the deletes left to write is
+written; and without cleanup again, to show how much two runs differ anyway. The cleanups run in this process
+under a Tortoise context of their own, on one connection; the services' once-a-minute cleanup is configured by
+the bench stack to keep rows for 30 days, so it never takes the seeded 8-day-old rows first.
 
 The insert transaction is timed by a probe on a connection of its own: the same two inserts as ``POST /orders``
 (an order, its outbox row) in one transaction, ``retention_probe_rate`` a second, begin to commit. Its outbox row
@@ -18,6 +18,8 @@ is inserted already published, so no payment command is sent, and its rows are d
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,6 +37,7 @@ from bench.workload import Created, ids_of, order_sender
 from messaging.events import Envelope, PaymentRequested
 from messaging.inbox import purge_older_than
 from messaging.outbox import OutboxRelay, lane_of
+from messaging.retention import delete_older_than
 from orders import models as orders_models
 from orders import settings as orders_settings
 from payments import models as payments_models
@@ -61,12 +64,6 @@ SEED_OUTBOX = (
 SEED_INBOX = f"INSERT INTO inbox (message_id, received_at) SELECT gen_random_uuid(), at FROM {SEED_STAMPS}"
 OLD_OUTBOX = "SELECT count(*) FROM outbox WHERE published_at < now() - make_interval(secs => $1)"
 OLD_INBOX = "SELECT count(*) FROM inbox WHERE received_at < now() - make_interval(secs => $1)"
-# messaging.retention.delete_older_than's statement and batch, for the paced variant.
-RETENTION_BATCH = 1000
-PACED_DELETE = (
-    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
-    "WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)"
-)
 PROBE_ORDER = (
     "INSERT INTO orders (id, user_id, amount, description, status, created_at, updated_at) "
     "VALUES ($1, $2, 1.00, 'bench probe', 'PENDING', now(), now())"
@@ -112,30 +109,27 @@ class InsertProbe:
             await conn.close()
 
 
-async def under_tortoise(config: dict[str, Any], work: Callable[[], Awaitable[int]]) -> tuple[int, float]:
+async def under_tortoise(config: dict[str, Any], work: Callable[[], Awaitable[int]], deleted: Deleted) -> None:
     """``work`` with Tortoise initialised on one service database, in a context of its own (no global state) and on
-    one connection; returns its result and the CPU seconds that connection's backend used."""
+    one connection, whose backend's CPU time is added to ``deleted`` (even when ``work`` is cancelled)."""
     config["connections"]["default"]["credentials"]["maxsize"] = 1
     async with TortoiseContext() as context:
         await context.init(config=config)
         _, rows = await connections.get("default").execute_query("SELECT pg_backend_pid() AS pid")
-        result = await work()
-        return result, procs.cpu_seconds(rows[0]["pid"])
+        try:
+            await work()
+        finally:
+            deleted.backend_cpu_seconds += procs.cpu_seconds(rows[0]["pid"])
 
 
 @dataclass
 class Deleted:
-    """What one cleanup deleted, when, and the CPU its database backend used."""
+    """One cleanup: when it ran, the CPU its database backends used, and (counted afterwards) what it deleted."""
 
     started_at: float
     ended_at: float = 0.0
-    rows: dict[str, int] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
     backend_cpu_seconds: float = 0.0
-
-    def add(self, table: str, rows: int, seconds: float, cpu: float) -> None:
-        self.rows[table], self.seconds[table] = rows, seconds
-        self.backend_cpu_seconds += cpu
+    rows: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         wall = self.ended_at - self.started_at
@@ -143,10 +137,6 @@ class Deleted:
             "rows": self.rows,
             "seconds": round(wall, 2),
             "rows_per_s": round(sum(self.rows.values()) / wall, 1) if wall else None,
-            "rows_per_s_by_table": {
-                table: round(rows / self.seconds[table], 1) if self.seconds[table] else None
-                for table, rows in self.rows.items()
-            },
             "backend_cpu_cores": round(self.backend_cpu_seconds / wall, 3) if wall else None,
         }
 
@@ -167,9 +157,8 @@ class Retention:
     async def measure(self) -> dict[str, Any]:
         seeded = await self._seed()
         without = await self._run("without cleanup")
-        paced_label = f"cleanup at {self.plan.retention_paced_rows_per_s:,.0f} rows/s"
-        paced = await self._run(paced_label, self._paced_cleanup)
-        during = await self._run("with cleanup", self._services_cleanup, until_cleaned=True)
+        during = await self._run("services' cleanup", self._services_cleanup)
+        unpaced = await self._run("unpaced cleanup", self._unpaced_cleanup, until_cleaned=True)
         async with self.bench.progress.phase("VACUUM outbox, inbox; CHECKPOINT"):
             started = time.perf_counter()
             await self._vacuum()
@@ -177,26 +166,29 @@ class Retention:
             await self.observer.admin.execute("CHECKPOINT")
             vacuum_seconds = round(time.perf_counter() - started, 2)
         again = await self._run("without cleanup, again")
-        left = {
-            "outbox": await self.observer.orders.fetchval(OLD_OUTBOX, RETENTION_SECONDS),
-            "inbox": await self.observer.payments.fetchval(OLD_INBOX, RETENTION_SECONDS),
-        }
         await self._remove_probe_rows()
         return {
             "rate": self.plan.retention_rate,
             "seeded": seeded,
             "without_cleanup": without,
             "with_cleanup": during,
-            "with_paced_cleanup": paced,
+            "with_unpaced_cleanup": unpaced,
             "without_cleanup_again": again,
             "vacuum_and_checkpoint_seconds": vacuum_seconds,
-            "old_rows_left": left,
+            "old_rows_left": await self._old_rows(),
             **{
                 f"{figure}_{p}_ratio{suffix}": _ratio(run[f"{figure}_ms"][p], without[f"{figure}_ms"][p])
                 for figure in ("post", "insert")
                 for p in ("p50", "p99")
-                for suffix, run in (("", during), ("_paced", paced), ("_noise", again))
+                for suffix, run in (("", during), ("_unpaced", unpaced), ("_noise", again))
             },
+        }
+
+    async def _old_rows(self) -> dict[str, int]:
+        """Rows older than the retention, per table."""
+        return {
+            "outbox": await self.observer.orders.fetchval(OLD_OUTBOX, RETENTION_SECONDS),
+            "inbox": await self.observer.payments.fetchval(OLD_INBOX, RETENTION_SECONDS),
         }
 
     async def _seed(self) -> dict[str, Any]:
@@ -209,11 +201,7 @@ class Retention:
             await self.observer.payments.execute(SEED_INBOX, inbox)
             await self._vacuum()
             await self.observer.admin.execute("CHECKPOINT")
-        return {
-            "outbox": await self.observer.orders.fetchval(OLD_OUTBOX, RETENTION_SECONDS),
-            "inbox": await self.observer.payments.fetchval(OLD_INBOX, RETENTION_SECONDS),
-            "seconds": round(time.perf_counter() - started, 2),
-        }
+        return {**await self._old_rows(), "seconds": round(time.perf_counter() - started, 2)}
 
     async def _vacuum(self) -> None:
         await self.observer.orders.execute("VACUUM (ANALYZE) outbox")
@@ -222,8 +210,10 @@ class Retention:
     async def _run(self, label: str, cleanup: Cleanup | None = None, until_cleaned: bool = False) -> dict[str, Any]:
         """Orders at the fixed rate, with the insert probe beside them. A ``cleanup`` starts after the warm-up and
         is told when the load ends; with ``until_cleaned`` the load goes on until the cleanup is done instead.
-        Percentiles are of the requests due in the window: while the cleanup ran, else after the warm-up."""
+        Percentiles are of the requests due in the window: while the cleanup ran, else after the warm-up. What a
+        cleanup deleted is counted afterwards, from the old rows left."""
         created: Created = []
+        old_before = await self._old_rows() if cleanup else {}
         record, load_ended, cleaned, probe_stop = LoadRecord(), asyncio.Event(), asyncio.Event(), asyncio.Event()
         probe = InsertProbe(self.urls["orders"], self.topic, self.plan.retention_probe_rate)
         seconds = self.plan.retention_max_seconds if until_cleaned else self.plan.retention_seconds
@@ -240,6 +230,10 @@ class Retention:
         wal = await self._wal()
         if deleted:
             window = (deleted.started_at, min(deleted.ended_at, record.ended_at))
+            deleted.rows = {
+                table: rows - left
+                for (table, rows), left in zip(old_before.items(), (await self._old_rows()).values(), strict=True)
+            }
         else:
             window = (record.started_at + self.plan.retention_warmup, record.ended_at)
         async with self.bench.progress.phase("waiting for settlement"):
@@ -281,37 +275,41 @@ class Retention:
         deleted.ended_at = time.time()
         return deleted
 
-    async def _services_cleanup(self, _load_ended: asyncio.Event) -> Deleted:
-        """What the services' housekeeping runs, to the end: published outbox rows, then old inbox rows."""
+    async def _services_cleanup(self, load_ended: asyncio.Event) -> Deleted:
+        """What the services' housekeeping runs (published outbox rows, then old inbox rows, paced as the code
+        paces them), until it is done or the load ends."""
         deleted = Deleted(time.time())
-        rows, cpu = await under_tortoise(
-            self._tortoise_config("orders"),
-            lambda: OutboxRelay(orders_models.Outbox).delete_published(RETENTION_SECONDS),
-        )
-        deleted.add("outbox", rows, time.time() - deleted.started_at, cpu)
-        inbox_started = time.time()
-        rows, cpu = await under_tortoise(
-            self._tortoise_config("payments"), lambda: purge_older_than(payments_models.Inbox, RETENTION_SECONDS)
-        )
-        deleted.add("inbox", rows, time.time() - inbox_started, cpu)
+
+        async def clean() -> None:
+            outbox = OutboxRelay(orders_models.Outbox)
+            await under_tortoise(
+                self._tortoise_config("orders"), lambda: outbox.delete_published(RETENTION_SECONDS), deleted
+            )
+            inbox = payments_models.Inbox
+            await under_tortoise(
+                self._tortoise_config("payments"), lambda: purge_older_than(inbox, RETENTION_SECONDS), deleted
+            )
+
+        cleaning, stopping = asyncio.create_task(clean()), asyncio.create_task(load_ended.wait())
+        await asyncio.wait({cleaning, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (cleaning, stopping):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cleaning
         return deleted
 
-    async def _paced_cleanup(self, load_ended: asyncio.Event) -> Deleted:
-        """The same statement and batch as ``messaging.retention.delete_older_than``, one batch at a time at most
-        ``retention_paced_rows_per_s``, until the load ends."""
+    async def _unpaced_cleanup(self, _load_ended: asyncio.Event) -> Deleted:
+        """The same deletes with ``pause=0``, to the end: what the pacing buys."""
         deleted = Deleted(time.time())
-        conn = await asyncpg.connect(self.urls["orders"])
-        rows, period = 0, RETENTION_BATCH / self.plan.retention_paced_rows_per_s
-        try:
-            while not load_ended.is_set():
-                started = time.perf_counter()
-                status = await conn.execute(PACED_DELETE, RETENTION_SECONDS, RETENTION_BATCH)
-                rows += int(status.split()[-1])
-                await asyncio.sleep(max(0.0, period - (time.perf_counter() - started)))
-        finally:
-            cpu = procs.cpu_seconds(conn.get_server_pid())
-            await conn.close()
-        deleted.add("outbox", rows, time.time() - deleted.started_at, cpu)
+        for service, table, key, stamp in (
+            ("orders", "outbox", "id", "published_at"),
+            ("payments", "inbox", "message_id", "received_at"),
+        ):
+            await under_tortoise(
+                self._tortoise_config(service),
+                functools.partial(delete_older_than, table, key, stamp, RETENTION_SECONDS, pause=0),
+                deleted,
+            )
         return deleted
 
     def _tortoise_config(self, service: str) -> dict[str, Any]:

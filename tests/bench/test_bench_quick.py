@@ -42,7 +42,6 @@ SMOKE = Plan(
     retention_seconds=1,
     retention_warmup=0.2,
     retention_probe_rate=20,
-    retention_paced_rows_per_s=5000,
 )
 
 

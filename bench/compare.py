@@ -1,6 +1,6 @@
-"""``python -m bench.compare BEFORE.json AFTER.json``: two results files side by side, as a Markdown table of every
-headline figure (medians), CPU ms per order or request, and peak RSS. A figure one of the runs did not measure
-shows as "-"."""
+"""``python -m bench.compare A.json B.json [C.json ...]``: results files side by side, as a Markdown table of
+every headline figure (medians), CPU ms per order or request, and peak RSS; the last column is the change from
+the second-to-last file to the last. A figure a run did not measure shows as "-"."""
 
 from __future__ import annotations
 
@@ -31,32 +31,40 @@ def _change(before: float | None, after: float | None, unit: str) -> str:
     return f"{factor - 1:+.0%}"
 
 
-def _row(label: str, before: float | None, after: float | None, unit: str) -> str:
-    cells = [label.strip(), format_value(before, unit), format_value(after, unit), unit, _change(before, after, unit)]
+def _row(label: str, values: list[float | None], unit: str) -> str:
+    cells = [label.strip(), *(format_value(value, unit) for value in values), unit, _change(*values[-2:], unit)]
     return "| " + " | ".join(cells) + " |"
 
 
-def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
-    lines = ["| figure | before | after | unit | change |", "| --- | ---: | ---: | --- | ---: |"]
+def _figure(result: dict[str, Any], key: str) -> float | None:
+    figures = result["figures"]
+    return figures.get(key, figures.get(RENAMED.get(key, "")))
+
+
+def compare(results: list[dict[str, Any]], names: list[str]) -> str:
+    lines = [
+        "| figure | " + " | ".join(names) + " | unit | change |",
+        "| --- | " + " | ".join("---:" for _ in names) + " | --- | ---: |",
+    ]
     for figure in FIGURES:
-        old = before["figures"].get(figure.key, before["figures"].get(RENAMED.get(figure.key, "")))
-        lines.append(_row(figure.label, old, after["figures"].get(figure.key), figure.unit))
-    for unit in after["cpu_ms_per_unit"]:
+        lines.append(_row(figure.label, [_figure(result, figure.key) for result in results], figure.unit))
+    for unit in results[-1]["cpu_ms_per_unit"]:
         for group in PROCESS_GROUPS:
-            old = before["cpu_ms_per_unit"].get(unit, {}).get(group)
-            lines.append(_row(f"CPU ms {unit}, {group}", old, after["cpu_ms_per_unit"][unit].get(group), "ms"))
+            values = [result["cpu_ms_per_unit"].get(unit, {}).get(group) for result in results]
+            lines.append(_row(f"CPU ms {unit}, {group}", values, "ms"))
     for group in PROCESS_GROUPS:
-        lines.append(_row(f"peak RSS, {group}", before["peak_rss_mib"].get(group), after["peak_rss_mib"][group], "MiB"))
+        lines.append(_row(f"peak RSS, {group}", [result["peak_rss_mib"].get(group) for result in results], "MiB"))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("before", type=Path)
-    parser.add_argument("after", type=Path)
+    parser.add_argument("results", type=Path, nargs="+", help="results files, oldest first (at least two)")
     args = parser.parse_args(argv)
-    before, after = (json.loads(path.read_text()) for path in (args.before, args.after))
-    sys.stdout.write(compare(before, after) + "\n")
+    if len(args.results) < 2:
+        parser.error("give at least two results files")
+    results = [json.loads(path.read_text()) for path in args.results]
+    sys.stdout.write(compare(results, [path.stem for path in args.results]) + "\n")
     return 0
 
 

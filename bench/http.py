@@ -38,7 +38,8 @@ class Connection:
             header_block = await self._reader.readuntil(b"\r\n\r\n")
             status, length = _parse_head(header_block)
             return Response(status, await self._reader.readexactly(length))
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError):
+        except BaseException:
+            # Also on a timeout cancelling us: a response left unread would be taken for the next request's.
             self.close()
             raise
 

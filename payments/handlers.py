@@ -1,6 +1,8 @@
-"""Payment commands from Kafka."""
+"""Payment commands from Kafka, each applied in the transaction the consumer gives it."""
 
 from __future__ import annotations
+
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from messaging.consumer import Handler
 from messaging.events import Envelope, PaymentRequested
@@ -8,7 +10,7 @@ from payments import service
 
 
 def handlers(results_topic: str) -> dict[str, Handler]:
-    async def on_payment_requested(envelope: Envelope) -> None:
-        await service.settle_payment_request(envelope, results_topic)
+    async def on_payment_requested(envelope: Envelope, conn: BaseDBAsyncClient) -> None:
+        await service.settle_payment_request(conn, envelope, results_topic)
 
     return {PaymentRequested.TYPE: on_payment_requested}

@@ -11,7 +11,6 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Count
-from tortoise.transactions import in_transaction
 
 from messaging.events import Envelope, Event, FailureReason, PaymentFailed, PaymentRequested, PaymentSucceeded
 from messaging.inbox import record_once
@@ -51,23 +50,23 @@ async def deposit(conn: BaseDBAsyncClient, *, user_id: str, amount: Decimal) -> 
     return account.balance
 
 
-async def settle_payment_request(envelope: Envelope, results_topic: str) -> None:
-    """Decide one payment command, exactly once per order, and publish the decision through the outbox.
+async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, results_topic: str) -> None:
+    """Decide one payment command, exactly once per order, and publish the decision through the outbox, in the
+    caller's transaction.
 
     The inbox makes a redelivered message a no-op; the ledger's primary key makes a second command for the same
     order (under a new message id) unable to debit again: it re-announces the decision already taken.
     """
     command = envelope.event
     assert isinstance(command, PaymentRequested)
-    async with in_transaction() as conn:
-        if not await record_once(Inbox, conn, envelope.message_id):
-            log.info("payment command %s for order %s already handled", envelope.message_id, command.order_id)
-            return
-        if await _claim_order(conn, command, envelope):
-            result = await _debit(conn, command)
-        else:
-            result = await _decision_already_taken(conn, command)
-        await enqueue(Outbox, conn, results_topic, command.user_id, Envelope(result))
+    if not await record_once(Inbox, conn, envelope.message_id):
+        log.info("payment command %s for order %s already handled", envelope.message_id, command.order_id)
+        return
+    if await _claim_order(conn, command, envelope):
+        result = await _debit(conn, command)
+    else:
+        result = await _decision_already_taken(conn, command)
+    await enqueue(Outbox, conn, results_topic, command.user_id, Envelope(result))
 
 
 async def _claim_order(conn: BaseDBAsyncClient, command: PaymentRequested, envelope: Envelope) -> bool:

@@ -8,7 +8,7 @@ from gateway import live, routes
 from gateway.settings import Settings
 from gateway.upstreams import Upstream, open_client
 from servicekit import problems, requests
-from servicekit.service_app import MAX_BODY_BYTES
+from servicekit.service_app import MAX_BODY_BYTES, SHUTDOWN_GRACE_SECONDS
 
 
 def create_app(settings: Settings | None = None) -> Sanic:
@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
     app = Sanic("gateway", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.OAS = False
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = SHUTDOWN_GRACE_SECONDS
     app.config.CORS_ORIGINS = settings.cors_origins
     app.config.CORS_ALLOW_HEADERS = "content-type,x-user-id,x-request-id,idempotency-key"
     app.config.CORS_EXPOSE_HEADERS = "x-request-id,idempotent-replayed"

@@ -1,5 +1,6 @@
 """The shape every database-backed Gozon service shares: problem+json errors, identity and request ids, the
-ORM opened before the server starts, messaging started with it and stopped before it stops."""
+ORM opened before the server starts, messaging started with it. On SIGTERM messaging stops first, the requests in
+flight then finish against a database that is still there, and only then is it closed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from servicekit import health, problems, requests
 from servicekit.settings import ServiceSettings
 
 MAX_BODY_BYTES = 1024 * 1024
+# How long requests in flight at SIGTERM get to finish. Sanic waits this long for every connection that was busy
+# when the stop began, even once it went back to idle keep-alive, so it bounds every stop (default 15 s).
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def create(
@@ -19,6 +23,7 @@ def create(
     app = Sanic(config.name, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.OAS = False
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = SHUTDOWN_GRACE_SECONDS
     app.ctx.settings = config
     app.ctx.messaging = messaging
     problems.install(app)
@@ -33,8 +38,11 @@ def create(
         messaging.start()
 
     @app.before_server_stop
-    async def stop_messaging_and_database(app: Sanic) -> None:
+    async def stop_messaging(app: Sanic) -> None:
         await messaging.stop()
+
+    @app.after_server_stop
+    async def close_database(app: Sanic) -> None:
         await connections.close_all()
 
     return app

@@ -58,11 +58,13 @@ class EventConsumer:
         handlers: Mapping[str, Handler],
         *,
         batch_size: int = 200,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
         self._handlers = handlers
         self._batch_size = batch_size
+        self._after_commit = after_commit
         self.stats = ConsumerStats()
 
     async def run(self) -> None:
@@ -112,8 +114,7 @@ class EventConsumer:
         except Exception as exc:
             log.info("batch of %d messages rolled back (%s); handling them one at a time", len(messages), exc)
             return False
-        self.stats.processed += len(messages)
-        self.stats.transactions += 1
+        self._committed(len(messages))
         return True
 
     async def _handle_alone(self, message: Message) -> None:
@@ -136,9 +137,14 @@ class EventConsumer:
                 )
                 await asyncio.sleep(delay)
             else:
-                self.stats.processed += 1
-                self.stats.transactions += 1
+                self._committed(1)
                 return
+
+    def _committed(self, messages: int) -> None:
+        self.stats.processed += messages
+        self.stats.transactions += 1
+        if self._after_commit:
+            self._after_commit()
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         headers = [

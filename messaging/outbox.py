@@ -6,6 +6,10 @@ holds a transaction-level advisory lock on, oldest row first, and waits for the 
 and lets go of the lanes. So several relay replicas share the work (``FOR UPDATE SKIP LOCKED`` as well as the
 lane locks), yet the rows of one key are always published by one relay at a time, in the order they committed.
 A crash between the ack and the commit publishes those rows again: at-least-once, with the same ``message_id``.
+
+Wake-ups: whoever commits outbox rows calls ``announce()`` afterwards, which wakes this relay at once and the
+other instances' relays with one NOTIFY (a lane this relay found locked is another relay's to publish). A missed
+wake-up costs latency, never a message: the relay also polls every second.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 import zlib
 from dataclasses import dataclass, field
 
@@ -63,8 +68,9 @@ def lane_of(key: str) -> int:
 async def enqueue(
     model: type[OutboxMessage], conn: BaseDBAsyncClient, topic: str, key: str, envelope: Envelope
 ) -> None:
-    """Add the event to the outbox inside the caller's transaction (a trigger NOTIFYs the relay on commit).
-    Plain SQL: this runs once per event on the hot path, and the ORM's insert costs several times the statement."""
+    """Add the event to the outbox inside the caller's transaction; once it committed, the caller announces it
+    (``OutboxRelay.announce``). Plain SQL: this runs once per event on the hot path, and the ORM's insert costs
+    several times the statement."""
     await conn.execute_query(
         f"INSERT INTO {model._meta.db_table} (message_id, topic, key, lane, payload, created_at) "
         "VALUES ($1, $2, $3, $4, $5, now())",
@@ -100,11 +106,35 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._lock_space = zlib.crc32(self._table.encode()) & 0x7FFFFFFF
         self._wake = asyncio.Event()
+        self._announcing = asyncio.Event()
+        self._instance = uuid.uuid4().hex
         self.stats = RelayStats()
 
-    def wake(self, _payload: str = "") -> None:
-        """Called on every NOTIFY from the outbox trigger and after the listen connection reconnects."""
+    def announce(self) -> None:
+        """Call after a transaction that wrote outbox rows committed. Announcements made while a NOTIFY is on its
+        way ride on the next one, so a busy writer sends far fewer NOTIFYs than it commits transactions."""
         self._wake.set()
+        self._announcing.set()
+
+    def wake(self, sender: str = "") -> None:
+        """Called on every NOTIFY on the outbox channel (except this relay's own) and after the listen connection
+        reconnects."""
+        if sender != self._instance:
+            self._wake.set()
+
+    async def run_announcer(self) -> None:
+        """Send the NOTIFYs ``announce()`` asked for, one at a time, outside any transaction."""
+        while True:
+            await self._announcing.wait()
+            self._announcing.clear()
+            try:
+                await connections.get("default").execute_query(
+                    "SELECT pg_notify($1, $2)", [NOTIFY_CHANNEL, self._instance]
+                )
+            except DATABASE_ERRORS as exc:
+                # Only the other instances' latency suffers: they poll.
+                log.warning("outbox %s: announcing failed (%s)", self._table, exc)
+                await asyncio.sleep(self._poll_interval)
 
     async def run(self, producer: AIOKafkaProducer) -> None:
         """Publish until cancelled; while Kafka or the database is down, retry with backoff."""

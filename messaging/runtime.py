@@ -30,6 +30,8 @@ class Subscription:
     topic: str
     group_id: str
     handlers: Mapping[str, Handler]
+    publishes: bool = False
+    """Its handlers write events to the outbox: each committed transaction is announced to the relay."""
 
 
 class Messaging:
@@ -62,6 +64,11 @@ class Messaging:
         self.consumers: list[EventConsumer] = []
         self._task: asyncio.Task[None] | None = None
 
+    def announce(self) -> None:
+        """Call after a transaction that wrote outbox rows committed: its events are published now, not at the
+        relay's next poll."""
+        self.relay.announce()
+
     async def _catch_up(self) -> None:
         self.relay.wake()
         if self._on_reconnect:
@@ -85,6 +92,7 @@ class Messaging:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.listener.run())
+                tasks.create_task(self.relay.run_announcer())
                 tasks.create_task(self._housekeeping())
                 tasks.create_task(self._publish_and_consume())
         except Exception:
@@ -100,7 +108,10 @@ class Messaging:
             for subscription in self._subscriptions:
                 consumer = await started(lambda s=subscription: make_consumer(self._kafka, s.topic, s.group_id))
                 kafka_consumers.append(consumer)
-                self.consumers.append(EventConsumer(consumer, producer, subscription.handlers))
+                after_commit = self.relay.announce if subscription.publishes else None
+                self.consumers.append(
+                    EventConsumer(consumer, producer, subscription.handlers, after_commit=after_commit)
+                )
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.relay.run(producer))
                 for consumer in self.consumers:

@@ -31,6 +31,7 @@ async def create_order(request: Request) -> HTTPResponse:
         request_fingerprint=idempotency.fingerprint("POST", "/orders", new.as_json()),
         action=action,
     )
+    request.app.ctx.messaging.announce()
     return idempotency.respond(outcome)
 
 

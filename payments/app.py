@@ -19,7 +19,10 @@ def create_app(config: ServiceSettings | None = None) -> Sanic:
         outbox=Outbox,
         subscriptions=[
             Subscription(
-                config.topics.payment_commands, config.consumer_group, handlers.handlers(config.topics.payment_results)
+                config.topics.payment_commands,
+                config.consumer_group,
+                handlers.handlers(config.topics.payment_results),
+                publishes=True,
             )
         ],
         inbox=Inbox,

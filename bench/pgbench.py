@@ -14,10 +14,12 @@ from pathlib import Path
 
 import asyncpg
 
+from bench import procs
 from stack.postgres import SUPERUSER, MissingPrerequisite, PostgresCluster
 
 DATABASE = "pgbench"
 TPS_LINE = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.MULTILINE)
+PROCESSED_LINE = re.compile(r"^number of transactions actually processed: (\d+)", re.MULTILINE)
 # Each order needs at least three durable commits: order + outbox, debit + inbox + outbox, status update.
 COMMITS_PER_ORDER = 3
 
@@ -47,6 +49,42 @@ def pgbench_binary(cluster: PostgresCluster) -> Path:
     raise MissingPrerequisite("pgbench not found next to the PostgreSQL server binaries nor on PATH")
 
 
+def load_options(clients: int, seconds: int) -> list[str]:
+    """No vacuum of pgbench's own tables first, ``clients`` connections, one thread per core, ``seconds`` long."""
+    return ["-n", "-c", str(clients), "-j", str(os.cpu_count() or 1), "-T", str(seconds)]
+
+
+def tps_of(output: str) -> float:
+    match = TPS_LINE.search(output)
+    if match is None:
+        raise RuntimeError(f"no TPS in pgbench output:\n{output}")
+    return float(match.group(1))
+
+
+def transactions_of(output: str) -> int:
+    match = PROCESSED_LINE.search(output)
+    if match is None:
+        raise RuntimeError(f"no transaction count in pgbench output:\n{output}")
+    return int(match.group(1))
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU of this process's children that have ended (pgbench runs as one)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cluster_cpu_seconds(postmaster: int) -> float:
+    """CPU the cluster has used so far: the postmaster, its live children, and every child it has reaped (its
+    ``cutime`` + ``cstime``). A pgbench run's backends have exited by the time pgbench returns, so a sum over
+    the live processes alone would miss them."""
+    stat = Path(f"/proc/{postmaster}/stat").read_text()
+    # The command name (field 2) may hold spaces: count fields from its closing parenthesis.
+    fields = stat.rsplit(")", 1)[1].split()
+    own_and_reaped = sum(int(value) for value in fields[11:15]) / procs.CLOCK_TICKS
+    return own_and_reaped + sum(procs.cpu_seconds(child) for child in procs.children(postmaster))
+
+
 class Pgbench:
     def __init__(self, cluster: PostgresCluster, scale: int = 1) -> None:
         self._cluster = cluster
@@ -73,23 +111,25 @@ class Pgbench:
         await self._pgbench("-i", "-q", "-s", str(self._scale))
 
     async def run(self, clients: int, seconds: int) -> PgbenchResult:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        output = await self._pgbench("-N", "-n", "-c", str(clients), "-j", str(os.cpu_count() or 1), "-T", str(seconds))
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        match = TPS_LINE.search(output)
-        if match is None:
-            raise RuntimeError(f"no TPS in pgbench output:\n{output}")
-        used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        before = children_cpu_seconds()
+        output = await self._pgbench("-N", *load_options(clients, seconds))
         return PgbenchResult(
-            tps=float(match.group(1)),
+            tps=tps_of(output),
             clients=clients,
             seconds=seconds,
-            cpu_share=round(used / seconds, 3),
+            cpu_share=round((children_cpu_seconds() - before) / seconds, 3),
             **await self.settings(),
         )
 
-    async def _pgbench(self, *args: str) -> str:
-        command = [str(self._binary), *self._connection, *args, DATABASE]
+    async def run_script(self, database: str, script: Path, clients: int, seconds: int, **variables: str) -> str:
+        """A custom script (``-f``, prepared statements as the services' asyncpg uses) against ``database``;
+        returns pgbench's output. Any failed transaction aborts the run, and this raises."""
+        defined = [option for name, value in variables.items() for option in ("-D", f"{name}={value}")]
+        options = ["-M", "prepared", *defined, *load_options(clients, seconds), "-f", str(script)]
+        return await self._pgbench(*options, database=database)
+
+    async def _pgbench(self, *args: str, database: str = DATABASE) -> str:
+        command = [str(self._binary), *self._connection, *args, database]
         process = await asyncio.create_subprocess_exec(
             *command, env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )

@@ -1,6 +1,7 @@
 """The measurements, one method per figure of the issue: the PostgreSQL bound, saturation, latency at a fixed
-rate (with relay lag), gateway overhead, and the profile of the hot path; the live-status sockets and retention
-while writing have modules of their own (``bench.live``, ``bench.retention``)."""
+rate (with relay lag), gateway overhead, and the profile of the hot path; the PostgreSQL ceiling for Gozon's own
+statements, the live-status sockets and retention while writing have modules of their own (``bench.ceiling``,
+``bench.live``, ``bench.retention``)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from typing import Any
 import httpx
 
 from bench import procs
+from bench.ceiling import Ceiling
 from bench.http import Client
 from bench.live import LiveStatus
 from bench.load import LoadRecord, closed_loop, open_loop, summary_ms
 from bench.observe import Observer
-from bench.pgbench import Pgbench
+from bench.pgbench import Pgbench, cluster_cpu_seconds
 from bench.progress import Progress
 from bench.retention import Retention
 from bench.workload import DEPOSIT_BODY, JSON, Created, ids_of, order_reader, order_sender, per_unit_ms
@@ -38,6 +40,9 @@ class Plan:
     clients: int = 32
     users: int = 200
     pgbench_seconds: int = 30
+    # The PostgreSQL ceiling: one outbox relay transaction per this many orders. 1, the worst case, is also what a
+    # relay woken by every NOTIFY finds at the few hundred orders/s the ceiling reaches (about a row per wake).
+    ceiling_orders_per_relay: int = 1
     first_rate: float = 50.0
     rate_factor: float = 1.5
     max_rate: float = 3000.0
@@ -153,12 +158,16 @@ class Bench:
     # 1. The PostgreSQL bound --------------------------------------------------------------------------------
 
     async def postgres_bound(self) -> dict[str, Any]:
-        before = self.groups.cpu_snapshot()
+        postmaster = procs.postmaster_pid(self.stack.postgres.data_dir)
+        before, cluster_before = self.groups.cpu_snapshot(), cluster_cpu_seconds(postmaster)
         async with self.progress.phase(f"pgbench -N -c {self.plan.clients}", self.plan.pgbench_seconds):
             result = await self.pgbench.run(self.plan.clients, self.plan.pgbench_seconds)
-        cpu = procs.cpu_share(before, self.groups.cpu_snapshot())
-        # The load generator here is pgbench itself, a child process, not this one.
+        after = self.groups.cpu_snapshot()
+        cpu = procs.cpu_share(before, after)
+        # The load generator here is pgbench itself, a child process, not this one; and pgbench's backends have
+        # exited by now, so PostgreSQL's share counts the children the postmaster reaped.
         cpu["generator"] = result.cpu_share
+        cpu["postgres"] = round((cluster_cpu_seconds(postmaster) - cluster_before) / (after.wall - before.wall), 3)
         return {**asdict(result), "orders_bound": round(result.orders_bound, 1), "cpu": cpu}
 
     # 2. Saturation ------------------------------------------------------------------------------------------
@@ -281,6 +290,7 @@ class Bench:
 
     async def measure(self) -> dict[str, Any]:
         postgres = await self.postgres_bound()
+        ceiling = await Ceiling(self).measure()
         saturation = await self.saturation()
         fixed, created = await self.fixed_rate()
         gateway = await self.gateway_overhead(created)
@@ -289,6 +299,7 @@ class Bench:
         retention = await Retention(self).measure()
         return {
             "postgres": postgres,
+            "ceiling": ceiling,
             "saturation": saturation,
             "fixed_rate": fixed,
             "gateway": gateway,

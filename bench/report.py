@@ -28,9 +28,15 @@ class Figure:
 FIGURES = (
     Figure("pgbench_tps", "PostgreSQL: pgbench -N", "tx/s"),
     Figure("postgres_bound_orders_per_s", "PostgreSQL bound (TPS / 3)", "orders/s"),
+    Figure("ceiling_orders_per_s", "PostgreSQL ceiling: Gozon's statements", "orders/s"),
+    Figure("ceiling_orders_db_per_s", "  orders database's script", "orders/s"),
+    Figure("ceiling_payments_db_per_s", "  payments database's script", "orders/s"),
+    Figure("ceiling_notifying_commits_per_s", "  commits that write and NOTIFY (settles)", "commits/s"),
+    Figure("ceiling_to_bound_ratio", "  ceiling / PostgreSQL bound", "ratio"),
     Figure("peak_settled_orders_per_s", "Peak settled orders/s", "orders/s"),
     Figure("offered_at_peak_per_s", "  offered rate at the peak", "orders/s"),
     Figure("settled_to_bound_ratio", "  peak / PostgreSQL bound", "ratio", ">= 0.50"),
+    Figure("settled_to_ceiling_ratio", "  peak / PostgreSQL ceiling", "ratio"),
     Figure("settle_p50_ms", "Create -> settled p50 @ fixed rate", "ms"),
     Figure("settle_p95_ms", "Create -> settled p95", "ms"),
     Figure("settle_p99_ms", "Create -> settled p99", "ms", "<= 50"),
@@ -88,14 +94,19 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 def figures_of(run: dict[str, Any]) -> dict[str, float | None]:
     """The headline figures of one round."""
     postgres, saturation, fixed, gateway = run["postgres"], run["saturation"], run["fixed_rate"], run["gateway"]
-    live, retention = run["live"], run["retention"]
+    live, retention, ceiling = run["live"], run["retention"], run["ceiling"]
     generator_cpu = [phase["generator"] for phase in cpu_by_phase(run).values() if phase.get("generator") is not None]
     return {
         "pgbench_tps": postgres["tps"],
         "postgres_bound_orders_per_s": postgres["orders_bound"],
         "peak_settled_orders_per_s": saturation["peak_settled_per_s"],
         "offered_at_peak_per_s": saturation["peak"]["offered_per_s"],
+        "ceiling_orders_per_s": ceiling["orders_per_s"],
+        **{f"ceiling_{db}_db_per_s": ceiling["databases"][db]["orders_per_s"] for db in ("orders", "payments")},
+        "ceiling_notifying_commits_per_s": ceiling["notifying_commits_per_s"],
+        "ceiling_to_bound_ratio": _ratio(ceiling["orders_per_s"], postgres["orders_bound"]),
         "settled_to_bound_ratio": _ratio(saturation["peak_settled_per_s"], postgres["orders_bound"]),
+        "settled_to_ceiling_ratio": _ratio(saturation["peak_settled_per_s"], ceiling["orders_per_s"]),
         **{f"settle_{p}_ms": fixed["settle_ms"][p] for p in ("p50", "p95", "p99")},
         **{f"post_{p}_ms": fixed["post_ms"][p] for p in ("p50", "p95", "p99")},
         "direct_get_rps": gateway["direct"]["requests_per_s"],
@@ -136,6 +147,7 @@ def cpu_by_phase(run: dict[str, Any]) -> dict[str, dict[str, float]]:
     """CPU share (cores) of every process group in each measured phase of one round."""
     return {
         "pgbench": run["postgres"]["cpu"],
+        "pgbench ceiling": run["ceiling"]["cpu"],
         "saturation (peak step)": run["saturation"]["peak"]["cpu"],
         "fixed rate": run["fixed_rate"]["cpu"],
         "GET direct": run["gateway"]["direct"]["cpu"],
@@ -146,8 +158,10 @@ def cpu_by_phase(run: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 
 def cpu_ms_per_unit(run: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """CPU milliseconds per order created at the fixed rate, and per GET request, of every process group."""
+    """CPU milliseconds per order (at the ceiling, at the fixed rate, at the live-status rate) and per GET request,
+    of every process group."""
     return {
+        "per order @ ceiling": run["ceiling"]["cpu_ms_per_order"],
         "per order @ fixed rate": run["fixed_rate"]["cpu_ms_per_order"],
         "per GET direct": run["gateway"]["direct"]["cpu_ms_per_request"],
         "per GET via gateway": run["gateway"]["gateway"]["cpu_ms_per_request"],

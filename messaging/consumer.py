@@ -25,6 +25,7 @@ from tortoise.transactions import in_transaction
 
 from messaging import faults
 from messaging.backoff import Backoff
+from messaging.context import in_own_context
 from messaging.events import Envelope, InvalidMessage
 from messaging.topics import dead_letter_topic
 
@@ -107,9 +108,7 @@ class EventConsumer:
     async def _handled_together(self, messages: list[Message]) -> bool:
         """All of them in one transaction, or (after a rollback) none of them."""
         try:
-            async with in_transaction() as conn:
-                for message in messages:
-                    await message.handler(message.envelope, conn)
+            await in_own_context(self._apply(messages))
         # One poison message or a database hiccup: the one-by-one path tells them apart and retries what it must.
         except Exception as exc:
             log.info("batch of %d messages rolled back (%s); handling them one at a time", len(messages), exc)
@@ -122,8 +121,7 @@ class EventConsumer:
         backoff = Backoff()
         while True:
             try:
-                async with in_transaction() as conn:
-                    await message.handler(envelope, conn)
+                await in_own_context(self._apply([message]))
             except InvalidMessage as exc:
                 await self._dead_letter(message.record, str(exc))
                 return
@@ -139,6 +137,12 @@ class EventConsumer:
             else:
                 self._committed(1)
                 return
+
+    @staticmethod
+    async def _apply(messages: list[Message]) -> None:
+        async with in_transaction() as conn:
+            for message in messages:
+                await message.handler(message.envelope, conn)
 
     def _committed(self, messages: int) -> None:
         self.stats.processed += messages

@@ -33,6 +33,7 @@ from tortoise.transactions import in_transaction
 
 from messaging import faults
 from messaging.backoff import Backoff
+from messaging.context import in_own_context
 from messaging.events import Envelope
 from messaging.retention import delete_older_than
 
@@ -143,7 +144,7 @@ class OutboxRelay:
         while True:
             self._wake.clear()
             try:
-                published = await self.publish_batch()
+                published = await in_own_context(self.publish_batch())
             except (KafkaError, *DATABASE_ERRORS) as exc:
                 self.stats.failures += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"

@@ -68,9 +68,16 @@ class ServiceSettings:
 async def release_connection(conn: asyncpg.Connection) -> None:
     """What a pooled connection needs on its way back. asyncpg's default also runs ``RESET ALL; UNLISTEN *; ...``,
     a round trip per release for session state we never create (advisory locks are transaction-level, LISTEN has
-    connections of its own, settings are ``SET LOCAL``)."""
+    connections of its own, settings are ``SET LOCAL``).
+
+    It never raises: a connection that cannot roll back (the server is going away) is terminated instead, and the
+    pool opens a new one on the next acquire. If the release raised, Tortoise would skip restoring the task's
+    transaction context, and that task's later transactions would run on a connection already back in the pool."""
     if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
+        try:
+            await conn.execute("ROLLBACK")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            conn.terminate()
 
 
 def _credentials(url: str) -> dict[str, object]:

@@ -23,6 +23,8 @@ from messaging.outbox import DATABASE_ERRORS, NOTIFY_CHANNEL, OutboxMessage, Out
 log = logging.getLogger("messaging.runtime")
 
 Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
+# Part of a SIGTERM's budget: Kafka clients, then up to 5 s for HTTP requests in flight, well under 15 s.
+STOP_TIMEOUT = 3.0
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,7 @@ class Messaging:
                 for consumer in self.consumers:
                     tasks.create_task(consumer.run())
         finally:
-            for consumer in kafka_consumers:
-                await consumer.stop()
-            await producer.stop()
+            await asyncio.gather(*(stopped(client) for client in (*kafka_consumers, producer)))
 
     async def _housekeeping(self, interval: float = 60.0) -> None:
         """Retention: published outbox rows and old inbox rows go, in bounded batches, once a minute."""
@@ -167,3 +167,14 @@ async def started(factory: Callable[[], Client]) -> Client:
             delay = backoff.next()
             log.warning("Kafka unreachable (%s); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
+
+
+async def stopped(client: AIOKafkaProducer | AIOKafkaConsumer, timeout: float = STOP_TIMEOUT) -> None:
+    """Stop a Kafka client, but give up after ``timeout``. With the broker away, a producer's stop waits for its
+    unacknowledged sends without end, and the process would outlive its supervisor's patience. Giving up loses
+    nothing: an outbox row is marked only after its ack, so the next relay publishes it again."""
+    try:
+        async with asyncio.timeout(timeout):
+            await client.stop()
+    except TimeoutError:
+        log.warning("%s did not stop within %.0fs (is the broker away?); leaving it", type(client).__name__, timeout)

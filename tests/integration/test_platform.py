@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import tempfile
@@ -14,9 +15,14 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from messaging.kafka import KafkaSettings, make_producer
+from messaging.runtime import stopped
 from stack import kafka
 from stack.local import ROOT, LocalStack, free_ports
 from tests.integration.kafka_tools import producer
+
+SUPERVISOR_PATIENCE = 15.0
+"""How long ``stack.stop_process`` (so ``make run``, the tests, the chaos harness) waits before SIGKILL."""
 
 
 async def test_each_service_has_its_own_database_and_role(infra: LocalStack) -> None:
@@ -129,3 +135,21 @@ async def test_messages_and_committed_offsets_survive_a_broker_restart(own_broke
     finally:
         await resumed.stop()
     assert [int(r.value) for r in rest] == list(range(4, 10))
+
+
+async def test_a_producer_with_unacknowledged_sends_stops_in_bounded_time_when_the_broker_died(
+    own_broker: kafka.KafkaBroker,
+) -> None:
+    """What a SIGTERM does to an instance whose relay was publishing when the broker went away."""
+    bootstrap = own_broker.bootstrap_servers
+    topic = await fresh_topic(bootstrap, partitions=1)
+    client = make_producer(KafkaSettings(bootstrap_servers=bootstrap, client_id="stopping"))
+    await client.start()
+    await (await client.send(topic, b"acknowledged"))
+    own_broker.kill()
+    pending = await client.send(topic, b"never acknowledged")
+
+    # Fails the test (TimeoutError) if the stop hangs past the point where a supervisor would SIGKILL.
+    await asyncio.wait_for(stopped(client, timeout=2.0), timeout=SUPERVISOR_PATIENCE)
+
+    assert not pending.done() or pending.exception() is not None

@@ -22,6 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from messaging.context import in_own_context
 from servicekit.problems import BadRequest, Conflict, Unprocessable
 
 HEADER = "Idempotency-Key"
@@ -78,27 +79,40 @@ def fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
 async def run_once(
     model: type[IdempotencyKey], *, user_id: str, key: str | None, request_fingerprint: str, action: Action
 ) -> Outcome:
-    """Run ``action`` in a transaction, at most once per (user, key)."""
+    """Run ``action`` in a transaction, at most once per (user, key).
+
+    The transaction runs in a task of its own (``in_own_context``): Sanic serves every request of a keep-alive
+    connection in one task, and a transaction cancelled or cut off while it was being released would otherwise
+    leave Tortoise's transaction context set for all the connection's later requests (the chaos run saw one
+    instance answer 503 "connection has been released back to the pool" for minutes after a database restart).
+    """
     if key is None:
-        async with in_transaction() as conn:
-            return Outcome(*await action(conn))
+        return Outcome(*await in_own_context(_in_transaction(action)))
     table = model._meta.db_table
     if replay := await _claim(table, user_id, key, request_fingerprint):
         return replay
     try:
-        async with in_transaction() as conn:
-            status, body = await action(conn)
-            await conn.execute_query(
-                f"UPDATE {table} SET status_code = $1, response = $2, completed_at = now() "
-                "WHERE user_id = $3 AND key = $4",
-                [status, json.dumps(body), user_id, key],
-            )
+        status, body = await in_own_context(_in_transaction(action, completes=(table, user_id, key)))
     except BaseException:
         await connections.get("default").execute_query(
             f"DELETE FROM {table} WHERE user_id = $1 AND key = $2 AND completed_at IS NULL", [user_id, key]
         )
         raise
     return Outcome(status, body)
+
+
+async def _in_transaction(action: Action, completes: tuple[str, str, str] | None = None) -> tuple[int, dict]:
+    """The action, and the stored response of the key it ``completes`` (table, user, key), in one transaction."""
+    async with in_transaction() as conn:
+        status, body = await action(conn)
+        if completes:
+            table, user_id, key = completes
+            await conn.execute_query(
+                f"UPDATE {table} SET status_code = $1, response = $2, completed_at = now() "
+                "WHERE user_id = $3 AND key = $4",
+                [status, json.dumps(body), user_id, key],
+            )
+    return status, body
 
 
 async def _claim(table: str, user_id: str, key: str, request_fingerprint: str) -> Outcome | None:

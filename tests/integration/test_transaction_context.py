@@ -1,6 +1,7 @@
 """A transaction whose connection dies as it is released (a database restart) must not break the transactions
 that the same long-lived task runs after it: the consumers and the relay run in such tasks for the life of the
-process, and the chaos run once caught an orders consumer retrying one message for twenty minutes."""
+process, and Sanic serves all the requests of a keep-alive connection in one task. The chaos runs caught an
+orders consumer retrying one message for twenty minutes, and an instance answering 503 for minutes."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from messaging.context import in_own_context
+from orders.models import OrdersIdempotencyKey
+from servicekit import idempotency
 from servicekit.settings import release_connection
 
 pytestmark = pytest.mark.usefixtures("orders_orm")
@@ -52,6 +56,25 @@ async def test_the_next_transaction_of_the_task_works_after_a_failed_release() -
     async with in_transaction() as conn:
         _, rows = await conn.execute_query("SELECT 1 AS one")
     assert rows[0]["one"] == 1
+
+
+async def answer(conn: BaseDBAsyncClient) -> tuple[int, dict]:
+    await conn.execute_query("SELECT 1")
+    return 200, {}
+
+
+async def request() -> idempotency.Outcome:
+    return await idempotency.run_once(
+        OrdersIdempotencyKey, user_id="context-user", key=None, request_fingerprint="f", action=answer
+    )
+
+
+@pytest.mark.usefixtures("release_fails_once")
+async def test_the_next_request_on_a_connection_works_after_a_failed_release() -> None:
+    with pytest.raises(ServerWentAway):
+        await request()
+
+    assert (await request()).status == 200
 
 
 class FakeConnection:

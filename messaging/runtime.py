@@ -23,7 +23,7 @@ from messaging.outbox import DATABASE_ERRORS, NOTIFY_CHANNEL, OutboxMessage, Out
 log = logging.getLogger("messaging.runtime")
 
 Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
-# Part of a SIGTERM's budget: Kafka clients, then up to 5 s for HTTP requests in flight, well under 15 s.
+# Part of a SIGTERM's budget (servicekit.service_app.SHUTDOWN_GRACE_SECONDS).
 STOP_TIMEOUT = 3.0
 
 

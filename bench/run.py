@@ -1,7 +1,8 @@
 """``make bench`` (``python -m bench.run``): starts a stack of its own on free ports in a temporary directory,
 measures it, and writes ``bench/results/<date>.json``, the table, and the README's latest-results section.
 
-``--quick`` is a smoke run of a few seconds per phase whose results go to ``.data/bench/`` instead.
+``--quick`` is a smoke run of a few seconds per phase whose results go to ``.data/bench/`` instead, as do those of
+``--only retention``, which measures that phase alone and prints its own figures.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any
 
 import uvloop
 
-from bench import procs, report
+from bench import procs, report, retention
 from bench.observe import Observer
 from bench.phases import Bench, Plan
-from bench.retention import SERVICE_RETENTION_SECONDS
+from bench.retention import SERVICE_RETENTION_SECONDS, Retention
 from stack.local import ROOT, LocalStack, Ports
 
 log = logging.getLogger("bench")
@@ -44,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-only", action="store_true", help="no measurements: only the profiles")
     parser.add_argument("--output", type=Path, help="where the JSON and profiles go")
     parser.add_argument("--keep", action="store_true", help="keep the stack's data directory and logs")
+    parser.add_argument(
+        "--only", choices=["retention"], help="measure only this phase (no profile); print its figures, not the README"
+    )
     return parser.parse_args(argv)
 
 
@@ -52,7 +56,15 @@ def kafka_version(stack: LocalStack) -> str | None:
     return jars[0].stem.removeprefix("kafka-server-") if jars else None
 
 
-async def measure(stack: LocalStack, plan: Plan, rounds: int, profile: bool, output: Path, stamp: str) -> dict:
+async def one_round(bench: Bench, only: str | None) -> dict[str, Any]:
+    if only == "retention":
+        return {"retention": await Retention(bench).measure()}
+    return await bench.measure()
+
+
+async def measure(
+    stack: LocalStack, plan: Plan, rounds: int, profile: bool, output: Path, stamp: str, only: str | None = None
+) -> dict:
     observer = await Observer.connect(stack.database_urls, stack.postgres.admin_dsn)
     try:
         bench = Bench(stack, plan, observer)
@@ -60,7 +72,7 @@ async def measure(stack: LocalStack, plan: Plan, rounds: int, profile: bool, out
         runs = []
         for index in range(rounds):
             bench.progress.note(f"-- round {index + 1} of {rounds}")
-            runs.append(await bench.measure())
+            runs.append(await one_round(bench, only))
         bench.groups.sample_memory()
         peak_rss = {name: round(mib, 1) for name, mib in bench.groups.peak_rss.items()}
         profiles = await bench.profile(output, stamp) if profile else {}
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clients:
         plan = dataclasses.replace(plan, clients=args.clients)
     rounds = 0 if args.profile_only else args.repeat or (1 if args.quick else 3)
-    output = args.output or (QUICK_RESULTS if args.quick else RESULTS)
+    output = args.output or (QUICK_RESULTS if args.quick or args.only else RESULTS)
     output.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y-%m-%dT%H%M%S")
     started = datetime.now().astimezone().isoformat(timespec="seconds")
@@ -103,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("starting PostgreSQL, Kafka and the services in %s", data_dir)
         stack.start_infrastructure()
         stack.start_services()
-        measured = uvloop.run(measure(stack, plan, rounds, not args.no_profile, output, stamp))
+        profile = not (args.no_profile or args.only)
+        measured = uvloop.run(measure(stack, plan, rounds, profile, output, stamp, args.only))
         finished = True
     finally:
         stack.stop()
@@ -123,13 +136,24 @@ def main(argv: list[str] | None = None) -> int:
         "machine": host,
         "plan": dataclasses.asdict(plan),
         **measured,
-        **report.summarise(measured["runs"]),
     }
+    if args.only:
+        return report_only(result, output, stamp)
+    result |= report.summarise(measured["runs"])
     json_path = report.write_json(result, output, stamp)
     if not args.quick and args.output is None:
         report.update_readme(README, result, json_path)
     sys.stdout.write(report.table(result) + f"\n\nresults: {json_path}\n")
     return 0 if all(result["checks"].values()) else 1
+
+
+def report_only(result: dict[str, Any], output: Path, stamp: str) -> int:
+    """``--only retention``: the JSON and every round's figures of that phase; no medians, no README."""
+    json_path = report.write_json(result, output, stamp)
+    rounds = [run["retention"] for run in result["runs"]]
+    lines = [line for index, run in enumerate(rounds, 1) for line in (f"-- round {index}", *retention.summary(run))]
+    sys.stdout.write("\n".join(lines) + f"\n\nresults: {json_path}\n")
+    return 0 if all(retention.accounted(run) for run in rounds) else 1
 
 
 if __name__ == "__main__":

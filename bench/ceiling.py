@@ -4,9 +4,10 @@ service in the way, so "even with no application cost, Gozon's statements run at
 Two pgbench processes at once, one per database as the two services would be, each with ``plan.clients``
 connections, for ``plan.pgbench_seconds``. One pgbench transaction is one order's share of that database's work:
 
-- orders: ``POST /orders`` (BEGIN; the order's INSERT; the outbox INSERT; COMMIT; then the relay's wake-up for
-  the other instances, a NOTIFY outside the transaction), then the settle statement with its ``pg_notify`` in a
-  transaction of its own (``apply_payment_result``; the consumer shares one such commit among a polled batch);
+- orders: ``POST /orders`` (one statement, in a transaction of its own, inserting the order and its outbox row;
+  then the relay's wake-up for the other instances, a NOTIFY outside the transaction), then the settle statement
+  with its ``pg_notify`` in a transaction of its own (``apply_payment_result``; the consumer shares one such
+  commit among a polled batch);
 - payments: the command's transaction (BEGIN; inbox INSERT; ledger claim INSERT; debit UPDATE; outbox INSERT;
   COMMIT), as ``settle_payment_request`` runs it for a funded account, then its wake-up NOTIFY;
 - both: every ``orders_per_relay``-th order of a client also runs the outbox relay's transaction (``SET LOCAL
@@ -16,7 +17,7 @@ connections, for ``plan.pgbench_seconds``. One pgbench transaction is one order'
 
 Same statements, parameters and prepared-statement protocol as the services, with the differences pgbench forces:
 user ids are the numbers 1..``users`` (pgbench has no string expressions), ids are ``gen_random_uuid()`` in the
-statement rather than parameters, the order's INSERT returns its id (for the settle), and the relay's lanes and
+statement rather than parameters, the order's statement returns its id (for the settle), and the relay's lanes and
 row ids come back as one array each.
 
 Every transaction that NOTIFYs takes one cluster-wide lock just before its commit and keeps it until the commit's
@@ -98,12 +99,11 @@ SCRIPTS = {
     "orders": """
 \\set user random(1, :users)
 \\set lane :user % :lanes
-BEGIN;
-INSERT INTO orders (id, user_id, amount, description, status, created_at, updated_at)
-    VALUES (gen_random_uuid(), :user, :amount, 'bench', 'PENDING', now(), now()) RETURNING id AS order_id \\gset
-INSERT INTO outbox (message_id, topic, key, lane, payload, created_at)
-    VALUES (gen_random_uuid(), :topic, :user, :lane, :payload, now());
-COMMIT;
+WITH new_order AS (INSERT INTO orders (id, user_id, amount, description, status, created_at, updated_at)
+    VALUES (gen_random_uuid(), :user, :amount, 'bench', 'PENDING', now(), now()) RETURNING id),
+command AS (INSERT INTO outbox (message_id, topic, key, lane, payload, created_at)
+    VALUES (gen_random_uuid(), :topic, :user, :lane, :payload, now()))
+SELECT id AS order_id FROM new_order \\gset
 SELECT pg_notify(:outbox_channel, 'bench');
 BEGIN;
 WITH settled AS (UPDATE orders SET status = 'PAID', failure_reason = NULL, updated_at = now()

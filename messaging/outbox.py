@@ -72,11 +72,20 @@ async def enqueue(
     """Add the event to the outbox inside the caller's transaction; once it committed, the caller announces it
     (``OutboxRelay.announce``). Plain SQL: this runs once per event on the hot path, and the ORM's insert costs
     several times the statement."""
-    await conn.execute_query(
+    await conn.execute_query(*outbox_insert(model, topic, key, envelope))
+
+
+def outbox_insert(
+    model: type[OutboxMessage], topic: str, key: str, envelope: Envelope, first_parameter: int = 1
+) -> tuple[str, list[object]]:
+    """The INSERT that enqueues the event, and its parameters (numbered from ``first_parameter``), for a caller
+    that writes its change and the event in one statement: one round trip, atomic without BEGIN and COMMIT."""
+    numbers = ", ".join(f"${n}" for n in range(first_parameter, first_parameter + 5))
+    statement = (
         f"INSERT INTO {model._meta.db_table} (message_id, topic, key, lane, payload, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, now())",
-        [envelope.message_id, topic, key, lane_of(key), envelope.to_json()],
+        f"VALUES ({numbers}, now())"
     )
+    return statement, [envelope.message_id, topic, key, lane_of(key), envelope.to_json()]
 
 
 @dataclass

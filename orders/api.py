@@ -30,6 +30,7 @@ async def create_order(request: Request) -> HTTPResponse:
         key=idempotency.parse_key(request.headers.get(idempotency.HEADER)),
         request_fingerprint=idempotency.fingerprint("POST", "/orders", new.as_json()),
         action=action,
+        one_statement=True,
     )
     request.app.ctx.messaging.announce()
     return idempotency.respond(outcome)

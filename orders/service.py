@@ -12,7 +12,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
 from messaging.events import Envelope, FailureReason, PaymentRequested
-from messaging.outbox import enqueue
+from messaging.outbox import outbox_insert
 from orders.domain import NewOrder, OrderQuery, OrderStatus, order_view
 from orders.models import Order, Outbox
 from servicekit.problems import NotFound
@@ -23,8 +23,9 @@ STATUS_CHANNEL = "order_status"
 
 
 async def create_order(conn: BaseDBAsyncClient, *, user_id: str, new: NewOrder, commands_topic: str) -> Order:
-    """The order (PENDING) and its payment command, in the caller's transaction. Plain SQL for the insert: this
-    runs once per order on the hot path, and the ORM's insert costs several times the statement."""
+    """The order (PENDING) and its payment command in one statement, so it is atomic on its own: with no
+    transaction around it, it is one round trip. Plain SQL: this runs once per order on the hot path, and the
+    ORM's insert costs several times the statement."""
     now = datetime.now(UTC)
     order = Order(
         id=uuid.uuid4(),
@@ -35,13 +36,15 @@ async def create_order(conn: BaseDBAsyncClient, *, user_id: str, new: NewOrder, 
         created_at=now,
         updated_at=now,
     )
-    await conn.execute_query(
-        "INSERT INTO orders (id, user_id, amount, description, status, created_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        [order.id, user_id, new.amount, new.description, str(OrderStatus.PENDING), now],
-    )
     command = PaymentRequested(order_id=order.id, user_id=user_id, amount=new.amount)
-    await enqueue(Outbox, conn, commands_topic, user_id, Envelope(command))
+    enqueue_command, command_parameters = outbox_insert(
+        Outbox, commands_topic, user_id, Envelope(command), first_parameter=7
+    )
+    await conn.execute_query(
+        "WITH new_order AS (INSERT INTO orders (id, user_id, amount, description, status, created_at, updated_at) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $6)) {enqueue_command}",
+        [order.id, user_id, new.amount, new.description, str(OrderStatus.PENDING), now, *command_parameters],
+    )
     log.info("order %s created for %s (%s)", order.id, user_id, new.amount)
     return order
 

@@ -77,7 +77,13 @@ def fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
 
 
 async def run_once(
-    model: type[IdempotencyKey], *, user_id: str, key: str | None, request_fingerprint: str, action: Action
+    model: type[IdempotencyKey],
+    *,
+    user_id: str,
+    key: str | None,
+    request_fingerprint: str,
+    action: Action,
+    one_statement: bool = False,
 ) -> Outcome:
     """Run ``action`` in a transaction, at most once per (user, key).
 
@@ -85,7 +91,12 @@ async def run_once(
     connection in one task, and a transaction cancelled or cut off while it was being released would otherwise
     leave Tortoise's transaction context set for all the connection's later requests (the chaos run saw one
     instance answer 503 "connection has been released back to the pool" for minutes after a database restart).
+
+    An action that runs ``one_statement`` is atomic on its own: without a key it gets a pooled connection and no
+    transaction, which saves the BEGIN and COMMIT round trips (with a key, its response is stored beside it).
     """
+    if key is None and one_statement:
+        return Outcome(*await action(connections.get("default")))
     if key is None:
         return Outcome(*await in_own_context(_in_transaction(action)))
     table = model._meta.db_table

@@ -53,6 +53,7 @@ class Plan:
     fixed_seconds: float = 60.0
     gateway_seconds: float = 15.0
     profile_seconds: float = 30.0
+    profile_rate: float = 100.0
     drain_timeout: float = 180.0
     # Live status: live_users x live_sockets_per_user sockets (within Orders' default caps: 5 a user, 2000 in all).
     live_users: int = 200
@@ -70,7 +71,7 @@ class Plan:
     retention_seconds: float = 20.0
     retention_warmup: float = 2.0
     retention_max_seconds: float = 300.0
-    retention_probe_rate: float = 20.0
+    retention_probe_rate: float = 100.0
 
     @classmethod
     def quick(cls) -> Plan:
@@ -331,7 +332,7 @@ class Bench:
         self._signal_services(signal.SIGUSR1)
         created: Created = []
         record = LoadRecord()
-        rate, seconds = self.plan.fixed_rate, self.plan.profile_seconds
+        rate, seconds = self.plan.profile_rate, self.plan.profile_seconds
         async with self.progress.phase(f"profiling at {rate:.0f}/s", seconds, record.status):
             await open_loop(rate, seconds, order_sender(self.gateway, self.users, created), record)
             await self.observer.wait_until_settled(ids_of(created), self.plan.drain_timeout)

@@ -189,8 +189,7 @@ def checks_of(run: dict[str, Any]) -> dict[str, bool]:
         "fixed_rate_requests_accounted": fixed["sent"] == fixed["created"] + fixed["errors"],
         "fixed_rate_orders_found": fixed["created"] == sum(fixed["orders"].values()),
         "fixed_rate_all_settled": fixed["orders"]["PENDING"] == 0,
-        "saturation_requests_accounted": all(s["sent"] == s["created"] + s["errors"] for s in saturation["steps"]),
-        "saturation_drained": saturation["left_pending"] == 0,
+        **_saturation_checks(saturation),
         "live_all_sockets_opened": live["open"]["failed"] == 0,
         "live_requests_accounted": live["sent"] == live["created"] + live["errors"],
         "live_all_settled": live["left_pending"] == 0,
@@ -201,6 +200,17 @@ def checks_of(run: dict[str, Any]) -> dict[str, bool]:
         "retention_all_settled": all(r["left_pending"] == 0 for r in retention_runs),
         "retention_old_rows_gone": not any(retention["old_rows_left"].values()),
     }
+
+
+def _saturation_checks(saturation: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "saturation_requests_accounted": all(s["sent"] == s["created"] + s["errors"] for s in saturation["steps"]),
+        "saturation_drained": saturation["left_pending"] == 0,
+    }
+
+
+def saturation_accounted(run: dict[str, Any]) -> bool:
+    return all(_saturation_checks(run["saturation"]).values())
 
 
 def median(values: list[float | None]) -> float | None:
@@ -292,6 +302,16 @@ def saturation_steps(run: dict[str, Any]) -> list[str]:
             )
         )
     return lines
+
+
+def saturation_summary(run: dict[str, Any]) -> list[str]:
+    """``--only saturation``: the bound, the peak and its ratio to the bound, then the ramp."""
+    bound, peak = run["postgres"]["orders_bound"], run["saturation"]["peak_settled_per_s"]
+    tps = run["postgres"]["tps"]
+    return [
+        f"pgbench -N {tps:,.0f} tps, bound {bound:,.0f} orders/s; peak settled {peak:,.1f}/s = {peak / bound:.1%}",
+        *saturation_steps(run),
+    ]
 
 
 def live_details(run: dict[str, Any]) -> list[str]:

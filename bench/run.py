@@ -2,7 +2,8 @@
 measures it, and writes ``bench/results/<date>.json``, the table, and the README's latest-results section.
 
 ``--quick`` is a smoke run of a few seconds per phase whose results go to ``.data/bench/`` instead, as do those of
-``--only retention``, which measures that phase alone and prints its own figures.
+``--only retention`` and ``--only saturation`` (with the PostgreSQL bound it is set against), which measure that
+phase alone and print its own figures.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger("bench")
 RESULTS = ROOT / "bench" / "results"
 QUICK_RESULTS = ROOT / ".data" / "bench"
 README = ROOT / "bench" / "README.md"
+ONLY_PHASES = ["retention", "saturation"]
 # The services' own retention keeps rows longer than the retention phase's seeded ones are old, so it is the
 # bench that deletes them, while it measures.
 SERVICE_ENV = {f"{service}_RETENTION_SECONDS": str(SERVICE_RETENTION_SECONDS) for service in ("ORDERS", "PAYMENTS")}
@@ -43,10 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, help="HTTP connections of the load and pgbench clients (default 32)")
     parser.add_argument("--no-profile", action="store_true", help="skip the pyinstrument profile at the end")
     parser.add_argument("--profile-only", action="store_true", help="no measurements: only the profiles")
+    parser.add_argument(
+        "--profile-rate", type=float, help="orders/s while profiling (default 100; near the peak shows its costs)"
+    )
     parser.add_argument("--output", type=Path, help="where the JSON and profiles go")
     parser.add_argument("--keep", action="store_true", help="keep the stack's data directory and logs")
     parser.add_argument(
-        "--only", choices=["retention"], help="measure only this phase (no profile); print its figures, not the README"
+        "--only", choices=ONLY_PHASES, help="measure only this phase (no profile); print its figures, not the README"
     )
     return parser.parse_args(argv)
 
@@ -59,6 +64,8 @@ def kafka_version(stack: LocalStack) -> str | None:
 async def one_round(bench: Bench, only: str | None) -> dict[str, Any]:
     if only == "retention":
         return {"retention": await Retention(bench).measure()}
+    if only == "saturation":
+        return {"postgres": await bench.postgres_bound(), "saturation": await bench.saturation()}
     return await bench.measure()
 
 
@@ -91,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.quick() if args.quick else Plan()
     if args.clients:
         plan = dataclasses.replace(plan, clients=args.clients)
+    if args.profile_rate:
+        plan = dataclasses.replace(plan, profile_rate=args.profile_rate)
     rounds = 0 if args.profile_only else args.repeat or (1 if args.quick else 3)
     output = args.output or (QUICK_RESULTS if args.quick or args.only else RESULTS)
     output.mkdir(parents=True, exist_ok=True)
@@ -148,12 +157,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report_only(result: dict[str, Any], output: Path, stamp: str) -> int:
-    """``--only retention``: the JSON and every round's figures of that phase; no medians, no README."""
+    """``--only``: the JSON and every round's figures of that phase; no medians, no README."""
     json_path = report.write_json(result, output, stamp)
-    rounds = [run["retention"] for run in result["runs"]]
-    lines = [line for index, run in enumerate(rounds, 1) for line in (f"-- round {index}", *retention.summary(run))]
+    lines, accounted = [], []
+    for index, run in enumerate(result["runs"], 1):
+        if "retention" in run:
+            lines += [f"-- round {index}", *retention.summary(run["retention"])]
+            accounted.append(retention.accounted(run["retention"]))
+        else:
+            lines += [f"-- round {index}", *report.saturation_summary(run)]
+            accounted.append(report.saturation_accounted(run))
     sys.stdout.write("\n".join(lines) + f"\n\nresults: {json_path}\n")
-    return 0 if all(retention.accounted(run) for run in rounds) else 1
+    return 0 if all(accounted) else 1
 
 
 if __name__ == "__main__":

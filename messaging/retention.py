@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 from tortoise import connections
 
-# 250 rows every 0.2 s: about 1,200 rows/s per table under load, three times what the busiest table gets at the
-# ~400 orders/s peak (~400 outbox rows/s in each service, ~400 inbox rows/s in Payments), so a backlog still
-# shrinks. Faster costs the writers: every deleted row writes ~300 bytes of WAL, mostly full-page images, and
-# every batch commits on its own, so an insert that commits behind a batch waits for that batch's WAL to be
-# flushed. Measured (bench/results/2026-11-25T183105.json): 2,546 rows/s for the two tables together while
-# orders are written; POST p99 +2 %, insert p99 +13 % (median of 3 rounds; two runs without cleanup differ by
-# -8 % to +32 %). Unpaced, ~190,000 rows/s, with the insert p99 x2.7.
+# 250 rows every 0.2 s: about 1,250 rows/s per table under load, more than the busiest table gets at the
+# ~850 orders/s peak, so a backlog still shrinks. Faster costs the writers: every deleted row writes WAL, mostly
+# full-page images (compressed: stack/postgres.py), and an insert that commits behind a batch flushes that WAL
+# too. Measured (python -m bench.run --only retention, 3 rounds, insert probe 100/s): 2,548 rows/s for the two
+# tables together while orders are written; POST p99 +1 %, insert p99 +7 % (median; -3 % to +30 %, while two
+# sets of windows without cleanup differ by 0 % to +7 %). Half the pace did not help (+27 % before the
+# compression). Unpaced, ~240,000 rows/s, with the insert p99 x1.7.
 BATCH_ROWS = 250
 PAUSE_SECONDS = 0.2
 EARLIEST = datetime.min.replace(tzinfo=UTC)

@@ -205,7 +205,8 @@ class LiveStatus:
         async with self.bench.progress.phase("waiting for the sockets"):
             received = await self._wait_for(clients, expected)
             report = await clients.stop()
-        settled = await self.bench.observer.settled_between(record.started_at, record.ended_at, self.users)
+        started = record.started_at
+        settled = await self.bench.observer.settled_between(started, record.ended_at, self.users, started)
         return {
             "rate": rate,
             "seconds": seconds,

@@ -62,14 +62,16 @@ class Observer:
         )
         return {row["datname"]: row["sessions"] for row in rows}
 
-    async def settled_between(self, start: float, end: float, users: list[str]) -> int:
-        """Orders of these users that became PAID or FAILED in [start, end) (epoch seconds)."""
+    async def settled_between(self, start: float, end: float, users: list[str], created_since: float) -> int:
+        """Orders of these users created since ``created_since`` that became PAID or FAILED in [start, end) (epoch
+        seconds). Orders of earlier steps are left out: a backlog draining would count as throughput."""
         return await self.orders.fetchval(
-            "SELECT count(*) FROM orders "
-            "WHERE status <> 'PENDING' AND updated_at >= $1 AND updated_at < $2 AND user_id = ANY($3)",
+            "SELECT count(*) FROM orders WHERE status <> 'PENDING' AND updated_at >= $1 AND updated_at < $2 "
+            "AND user_id = ANY($3) AND created_at >= $4",
             _at(start),
             _at(end),
             users,
+            _at(created_since),
         )
 
     async def pending(self, order_ids: list[uuid.UUID]) -> int:

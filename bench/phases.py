@@ -201,7 +201,7 @@ class Bench:
             await open_loop(rate, self.plan.step_seconds, order_sender(self.gateway, self.users, created), record)
         cpu = procs.cpu_share(before, self.groups.cpu_snapshot())
         window_start = record.started_at + self.plan.step_warmup
-        settled = await self.observer.settled_between(window_start, record.ended_at, self.users)
+        settled = await self.observer.settled_between(window_start, record.ended_at, self.users, record.started_at)
         return {
             "offered_per_s": rate,
             "sent": record.sent,

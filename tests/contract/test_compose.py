@@ -19,6 +19,7 @@ import yaml
 
 from messaging.topics import Topics
 from stack.local import ROOT
+from stack.postgres import SERVER_SETTINGS
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -218,3 +219,11 @@ def test_docker_builds_leave_local_state_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
 
     assert {".venv", ".data", "tests/artifacts", ".git"} <= set(ignored)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, service in SERVICES.items() if "postgres" in service["image"]))
+def test_every_database_server_runs_with_the_local_stacks_settings(name: str) -> None:
+    command = SERVICES[name].get("command", [])
+    settings = [command[i + 1] for i, word in enumerate(command[:-1]) if word == "-c"]
+    assert command[:1] == ["postgres"]
+    assert settings == list(SERVER_SETTINGS)

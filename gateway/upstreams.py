@@ -43,9 +43,12 @@ class Upstream:
         """Send the request to one instance. Only a refused connection moves on to the next one: then the
         request never reached a service, so even a POST is safe to send elsewhere."""
         url_path = f"{path}?{query}" if query else path
+        # No body at all rather than an empty one: aiohttp would send `Content-Length: 0`, which makes Sanic in the
+        # service log each GET's body as "not consumed".
+        data = body or None
         for base in self.rotation():
             try:
-                async with client.request(method, base + url_path, headers=headers, data=body) as response:
+                async with client.request(method, base + url_path, headers=headers, data=data) as response:
                     return UpstreamResponse(response.status, response.headers, await response.read())
             except ClientConnectorError as exc:
                 log.warning("%s instance %s refused the connection: %s", self.name, base, exc)

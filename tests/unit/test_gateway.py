@@ -22,10 +22,18 @@ async def silent_upstream() -> AsyncIterator[str]:
     server.close()
 
 
+class AnsweringUpstream(str):
+    """The upstream's URL, with the head of every request it received."""
+
+    heads: list[bytes]
+
+
 @pytest.fixture
-async def answering_upstream() -> AsyncIterator[str]:
+async def answering_upstream() -> AsyncIterator[AnsweringUpstream]:
+    heads: list[bytes] = []
+
     async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
+        heads.append((await reader.readuntil(b"\r\n\r\n")).lower())
         body = b'{"items": [], "limit": 50, "offset": 0, "total": 0}'
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
@@ -34,7 +42,9 @@ async def answering_upstream() -> AsyncIterator[str]:
         writer.close()
 
     server = await asyncio.start_server(reply, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    upstream = AnsweringUpstream(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    upstream.heads = heads
+    yield upstream
     server.close()
 
 
@@ -64,6 +74,15 @@ async def test_an_instance_that_refuses_is_skipped(answering_upstream: str) -> N
     app = client(orders_urls=(refused_url(), answering_upstream))
     statuses = [(await app.get("/orders", headers={"X-User-Id": "a"}))[1].status_code for _ in range(4)]
     assert statuses == [200] * 4
+
+
+async def test_a_get_is_forwarded_without_a_body(answering_upstream: AnsweringUpstream) -> None:
+    """A `Content-Length: 0` on a GET makes Sanic in the service log "body not consumed" as an error."""
+    await client(orders_urls=(answering_upstream,)).get("/orders", headers={"X-User-Id": "a"})
+    (head,) = answering_upstream.heads
+    assert head.startswith(b"get /orders ")
+    assert b"content-length" not in head
+    assert b"transfer-encoding" not in head
 
 
 async def test_identity_is_checked_before_anything_is_proxied() -> None:

@@ -6,8 +6,9 @@ import logging
 import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
+from types import FrameType
 
 from stack.local import ROOT, LocalStack, Ports
 from stack.postgres import MissingPrerequisite
@@ -15,12 +16,26 @@ from stack.postgres import MissingPrerequisite
 log = logging.getLogger("stack.run")
 
 
+class StopRequest:
+    """The signal handler: it only sets a flag.
+
+    ``threading.Event.set()`` would take the lock that ``Event.wait()`` in the interrupted main thread may hold, and
+    hang ``make run`` forever on Ctrl-C.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    stop = threading.Event()
+    stop = StopRequest()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, stop)
     data_dir = Path(os.environ.get("GOZON_DATA_DIR", ROOT / ".data")).resolve()
     try:
         stack = LocalStack(data_dir=data_dir, ports=Ports.from_env())
@@ -31,7 +46,8 @@ def main() -> int:
         stack.start_infrastructure()
         stack.start_services(with_ui=True)
         _print_urls(stack.ports)
-        while not stop.wait(1):
+        while not stop.requested:
+            time.sleep(0.5)
             if dead := [p.name for p in stack.processes if not p.alive]:
                 log.error("%s exited; stopping everything", ", ".join(dead))
                 return 1

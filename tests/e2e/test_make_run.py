@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -82,7 +83,8 @@ class MakeRun:
         self.health.append(f"http://127.0.0.1:{streamlit}/_stcore/health")
 
     def start(self, log_name: str) -> subprocess.Popen:
-        log = open(self.data_dir / log_name, "wb")  # noqa: SIM115 - the child writes to it until it exits
+        self.log = self.data_dir / log_name
+        log = open(self.log, "wb")  # noqa: SIM115 - the child writes to it until it exits
         run = subprocess.Popen(
             ["make", "--no-print-directory", "run"],
             cwd=ROOT,
@@ -100,7 +102,14 @@ class MakeRun:
         started.add(int((self.data_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0]))
         assert len(started) >= 7
         os.killpg(run.pid, signal.SIGTERM)
-        run.wait(30)
+        try:
+            run.wait(30)
+        except subprocess.TimeoutExpired:
+            for pid in (run.pid, *started):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+            pytest.fail(f"make run still running 30 s after SIGTERM; its log ends:\n{tail}")
         deadline = time.monotonic() + 30
         while (left := [pid for pid in started if alive(pid)]) and time.monotonic() < deadline:
             time.sleep(0.2)

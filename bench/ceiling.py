@@ -8,8 +8,9 @@ connections, for ``plan.pgbench_seconds``. One pgbench transaction is one order'
   then the relay's wake-up for the other instances, a NOTIFY outside the transaction), then the settle statement
   with its ``pg_notify`` in a transaction of its own (``apply_payment_result``; the consumer shares one such
   commit among a polled batch);
-- payments: the command's transaction (BEGIN; inbox INSERT; ledger claim INSERT; debit UPDATE; outbox INSERT;
-  COMMIT), as ``settle_payment_request`` runs it for a funded account, then its wake-up NOTIFY;
+- payments: the command's transaction (BEGIN; one statement doing the inbox INSERT, ledger claim INSERT, debit
+  UPDATE and outbox INSERT; COMMIT), as ``settle_payment_request`` runs it for a funded account, then its wake-up
+  NOTIFY;
 - both: every ``orders_per_relay``-th order of a client also runs the outbox relay's transaction (``SET LOCAL
   synchronous_commit = off``, lane locks, ``SELECT ... FOR UPDATE SKIP LOCKED``, the ``published_at`` mark), so
   one relay transaction marks about that many rows: the relay's per-batch cost shared as a relay woken once per
@@ -116,14 +117,17 @@ COMMIT;
 \\set user random(1, :users)
 \\set lane :user % :lanes
 BEGIN;
-INSERT INTO inbox (message_id, received_at) VALUES (gen_random_uuid(), now())
-    ON CONFLICT (message_id) DO NOTHING RETURNING message_id \\gset
-INSERT INTO payments (order_id, user_id, amount, status, message_id, created_at)
-    VALUES (gen_random_uuid(), :user, :amount, 'SUCCEEDED', :message_id, now())
-    ON CONFLICT (order_id) DO NOTHING RETURNING order_id;
-UPDATE accounts SET balance = balance - :amount, updated_at = now() WHERE user_id = :user AND balance >= :amount;
-INSERT INTO outbox (message_id, topic, key, lane, payload, created_at)
-    VALUES (gen_random_uuid(), :topic, :user, :lane, :payload, now());
+WITH first_delivery AS (INSERT INTO inbox (message_id, received_at) VALUES (gen_random_uuid(), now())
+    ON CONFLICT (message_id) DO NOTHING RETURNING message_id),
+claimed AS (INSERT INTO payments (order_id, user_id, amount, status, message_id, created_at)
+    SELECT gen_random_uuid(), :user, :amount, 'SUCCEEDED', message_id, now() FROM first_delivery
+    ON CONFLICT (order_id) DO NOTHING RETURNING order_id),
+debited AS (UPDATE accounts SET balance = balance - :amount, updated_at = now()
+    WHERE user_id = :user AND balance >= :amount AND EXISTS (SELECT FROM claimed) RETURNING user_id),
+announced AS (INSERT INTO outbox (message_id, topic, key, lane, payload, created_at)
+    SELECT gen_random_uuid(), :topic, :user, :lane, :payload, now() WHERE EXISTS (SELECT FROM debited))
+SELECT EXISTS (SELECT FROM first_delivery) AS first_delivery, EXISTS (SELECT FROM claimed) AS claimed,
+    EXISTS (SELECT FROM debited) AS debited;
 COMMIT;
 SELECT pg_notify(:outbox_channel, 'bench');
 """

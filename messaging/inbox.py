@@ -3,10 +3,7 @@ so a redelivered message finds its id there and does nothing."""
 
 from __future__ import annotations
 
-import uuid
-
 from tortoise import fields
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from messaging.retention import delete_older_than
@@ -22,14 +19,16 @@ class InboxMessage(Model):
         abstract = True
 
 
-async def record_once(model: type[InboxMessage], conn: BaseDBAsyncClient, message_id: uuid.UUID) -> bool:
-    """True the first time this message id is seen; False for a duplicate delivery."""
-    inserted = await conn.execute_query_dict(
-        f"INSERT INTO {model._meta.db_table} (message_id, received_at) VALUES ($1, now()) "
-        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-        [message_id],
+def first_delivery(model: type[InboxMessage], parameter: int = 1) -> str:
+    """The INSERT that records the message id given as ``$parameter`` and returns it only the first time it is seen.
+
+    A consumer puts it in the same statement as the message's effect (as a CTE the effect depends on), so recording
+    the delivery and applying it take one round trip.
+    """
+    return (
+        f"INSERT INTO {model._meta.db_table} (message_id, received_at) VALUES (${parameter}, now()) "
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
     )
-    return bool(inserted)
 
 
 async def purge_older_than(model: type[InboxMessage], seconds: float) -> int:

@@ -76,15 +76,23 @@ async def enqueue(
 
 
 def outbox_insert(
-    model: type[OutboxMessage], topic: str, key: str, envelope: Envelope, first_parameter: int = 1
+    model: type[OutboxMessage],
+    topic: str,
+    key: str,
+    envelope: Envelope,
+    first_parameter: int = 1,
+    only_if: str | None = None,
 ) -> tuple[str, list[object]]:
     """The INSERT that enqueues the event, and its parameters (numbered from ``first_parameter``), for a caller
-    that writes its change and the event in one statement: one round trip, atomic without BEGIN and COMMIT."""
+    that writes its change and the event in one statement: one round trip, atomic without BEGIN and COMMIT.
+    ``only_if`` is an SQL condition (on the statement's other CTEs) for an event that announces one outcome only."""
     numbers = ", ".join(f"${n}" for n in range(first_parameter, first_parameter + 5))
     statement = (
         f"INSERT INTO {model._meta.db_table} (message_id, topic, key, lane, payload, created_at) "
-        f"VALUES ({numbers}, now())"
+        f"SELECT {numbers}, now()"
     )
+    if only_if:
+        statement += f" WHERE {only_if}"
     return statement, [envelope.message_id, topic, key, lane_of(key), envelope.to_json()]
 
 

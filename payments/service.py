@@ -13,8 +13,8 @@ from tortoise.expressions import F
 from tortoise.functions import Count
 
 from messaging.events import Envelope, Event, FailureReason, PaymentFailed, PaymentRequested, PaymentSucceeded
-from messaging.inbox import record_once
-from messaging.outbox import enqueue
+from messaging.inbox import first_delivery
+from messaging.outbox import enqueue, outbox_insert
 from payments.models import Account, Deposit, Inbox, Outbox, Payment
 from servicekit.problems import Conflict, NotFound
 
@@ -59,35 +59,47 @@ async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, re
     """
     command = envelope.event
     assert isinstance(command, PaymentRequested)
-    if not await record_once(Inbox, conn, envelope.message_id):
+    outcome = await _pay_once(conn, envelope, command, results_topic)
+    if not outcome["first_delivery"]:
         log.info("payment command %s for order %s already handled", envelope.message_id, command.order_id)
         return
-    if await _claim_order(conn, command, envelope):
-        result = await _debit(conn, command)
-    else:
-        result = await _decision_already_taken(conn, command)
+    if outcome["debited"]:
+        log.info("order %s paid: %s debited from %s", command.order_id, command.amount, command.user_id)
+        return
+    result = await _refuse(conn, command) if outcome["claimed"] else await _decision_already_taken(conn, command)
     await enqueue(Outbox, conn, results_topic, command.user_id, Envelope(result))
 
 
-async def _claim_order(conn: BaseDBAsyncClient, command: PaymentRequested, envelope: Envelope) -> bool:
-    """Insert the ledger row first: a concurrent command for the same order waits here, then finds it taken."""
-    claimed = await conn.execute_query_dict(
-        "INSERT INTO payments (order_id, user_id, amount, status, message_id, created_at) "
-        "VALUES ($1, $2, $3, 'SUCCEEDED', $4, now()) ON CONFLICT (order_id) DO NOTHING RETURNING order_id",
-        [command.order_id, command.user_id, command.amount, envelope.message_id],
+async def _pay_once(
+    conn: BaseDBAsyncClient, envelope: Envelope, command: PaymentRequested, results_topic: str
+) -> dict[str, bool]:
+    """The common case in one statement: record the delivery, claim the order in the ledger, debit, and enqueue the
+    success; each step only if the one before it happened.
+
+    Claiming the ledger row before the debit makes a concurrent command for the same order wait on that row, then
+    find it taken. The debit cannot overdraw, whatever runs beside it.
+    """
+    paid = Envelope(PaymentSucceeded(order_id=command.order_id, user_id=command.user_id, amount=command.amount))
+    announce, announce_parameters = outbox_insert(
+        Outbox, results_topic, command.user_id, paid, first_parameter=5, only_if="EXISTS (SELECT FROM debited)"
     )
-    return bool(claimed)
+    (outcome,) = await conn.execute_query_dict(
+        f"WITH first_delivery AS ({first_delivery(Inbox)}), "
+        "claimed AS (INSERT INTO payments (order_id, user_id, amount, status, message_id, created_at) "
+        "SELECT $2, $3, $4, 'SUCCEEDED', message_id, now() FROM first_delivery "
+        "ON CONFLICT (order_id) DO NOTHING RETURNING order_id), "
+        "debited AS (UPDATE accounts SET balance = balance - $4, updated_at = now() "
+        "WHERE user_id = $3 AND balance >= $4 AND EXISTS (SELECT FROM claimed) RETURNING user_id), "
+        f"announced AS ({announce}) "
+        "SELECT EXISTS (SELECT FROM first_delivery) AS first_delivery, EXISTS (SELECT FROM claimed) AS claimed, "
+        "EXISTS (SELECT FROM debited) AS debited",
+        [envelope.message_id, command.order_id, command.user_id, command.amount, *announce_parameters],
+    )
+    return outcome
 
 
-async def _debit(conn: BaseDBAsyncClient, command: PaymentRequested) -> Event:
-    # The one statement that moves money: it cannot overdraw, whatever runs beside it.
-    debited, _ = await conn.execute_query(
-        "UPDATE accounts SET balance = balance - $1, updated_at = now() WHERE user_id = $2 AND balance >= $1",
-        [command.amount, command.user_id],
-    )
-    if debited:
-        log.info("order %s paid: %s debited from %s", command.order_id, command.amount, command.user_id)
-        return PaymentSucceeded(order_id=command.order_id, user_id=command.user_id, amount=command.amount)
+async def _refuse(conn: BaseDBAsyncClient, command: PaymentRequested) -> Event:
+    """The order was claimed but the debit found too little money, or no account at all."""
     has_account = await Account.filter(user_id=command.user_id).using_db(conn).exists()
     reason = FailureReason.INSUFFICIENT_FUNDS if has_account else FailureReason.ACCOUNT_NOT_FOUND
     await Payment.filter(order_id=command.order_id).using_db(conn).update(status=FAILED, failure_reason=reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 
@@ -64,6 +65,26 @@ async def test_a_second_command_for_a_paid_order_under_a_new_id_debits_once(
 
     assert await payments_db.fetchval("SELECT count(*) FROM payments WHERE order_id = $1", command.order_id) == 1
     assert await balance(payments_db, user_id) == Decimal("69.99")
+
+
+async def test_a_refused_order_stays_refused_when_its_command_comes_again_after_a_deposit(
+    stack: LocalStack, api: httpx.AsyncClient, payments_db: asyncpg.Pool, user_id: str
+) -> None:
+    await funded_account(api, user_id, "10.00")
+    command = PaymentRequested(order_id=uuid.uuid4(), user_id=user_id, amount=Decimal("30.00"))
+    await send(stack, Envelope(command))
+    await drained(stack, payments_db, user_id)
+
+    await api.post("/accounts/deposit", json={"amount": "50.00"}, headers=as_user(user_id))
+    await send(stack, Envelope(command))
+    await drained(stack, payments_db, user_id)
+
+    assert await decided(payments_db, command.order_id) == "FAILED"
+    assert await balance(payments_db, user_id) == Decimal("59.98")
+    rows = await payments_db.fetch("SELECT payload FROM outbox WHERE key = $1 ORDER BY id", user_id)
+    events = [json.loads(row["payload"]) for row in rows]
+    announced = [event["type"] for event in events if event["order_id"] == str(command.order_id)]
+    assert announced == ["payment.failed", "payment.failed"], "each command is answered, and the same way"
 
 
 async def test_a_relay_killed_after_the_broker_ack_republishes_and_still_debits_once(

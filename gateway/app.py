@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from sanic import Sanic
+from sanic_ext import Extend
+from sanic_ext.extensions.http.extension import HTTPExtension
 
 from gateway import live, routes
 from gateway.settings import Settings
@@ -15,7 +17,6 @@ def create_app(settings: Settings | None = None) -> Sanic:
     settings = settings or Settings.from_env()
     app = Sanic("gateway", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
-    app.config.OAS = False
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = SHUTDOWN_GRACE_SECONDS
     app.config.CORS_ORIGINS = settings.cors_origins
     app.config.CORS_ALLOW_HEADERS = "content-type,x-user-id,x-request-id,idempotency-key"
@@ -25,6 +26,9 @@ def create_app(settings: Settings | None = None) -> Sanic:
         "orders": Upstream("orders", settings.orders_urls),
         "payments": Upstream("payments", settings.payments_urls),
     }
+    # Of Sanic Extensions the gateway needs CORS only: not the injection signal nor the OpenAPI blueprint that the
+    # default set adds to every request or to the app.
+    Extend(app, extensions=[HTTPExtension], built_in_extensions=False)
     problems.install(app)
     requests.install(app, public_paths=("/health", "/ready"))
     app.blueprint(routes.bp)

@@ -29,8 +29,10 @@ def create(
     config: ServiceSettings, *, models: str, messaging: Messaging, blueprints: list[Blueprint], summary: health.Summary
 ) -> Sanic:
     app = Sanic(config.name, configure_logging=False)
+    # Only the gateway is public: a service needs none of Sanic Extensions (CORS, OpenAPI, injection), and their
+    # per-request signal and middleware showed in the profile of every request.
+    app.config.AUTO_EXTEND = False
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
-    app.config.OAS = False
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = SHUTDOWN_GRACE_SECONDS
     app.ctx.settings = config
     app.ctx.messaging = messaging

@@ -6,20 +6,21 @@ connections, for ``plan.pgbench_seconds``. One pgbench transaction is one order'
 
 - orders: ``POST /orders`` (one statement, in a transaction of its own, inserting the order and its outbox row;
   then the relay's wake-up for the other instances, a NOTIFY outside the transaction), then the settle statement
-  with its ``pg_notify`` in a transaction of its own (``apply_payment_result``; the consumer shares one such
-  commit among a polled batch);
+  with its ``pg_notify`` in a transaction of its own (``apply_payment_results`` for one order; the consumer settles
+  a polled batch in one such statement and commit);
 - payments: the command's transaction (BEGIN; one statement doing the inbox INSERT, ledger claim INSERT, debit
   UPDATE and outbox INSERT; COMMIT), as ``settle_payment_request`` runs it for a funded account, then its wake-up
   NOTIFY;
-- both: every ``orders_per_relay``-th order of a client also runs the outbox relay's transaction (``SET LOCAL
-  synchronous_commit = off``, lane locks, ``SELECT ... FOR UPDATE SKIP LOCKED``, the ``published_at`` mark), so
+- both: every ``orders_per_relay``-th order of a client also runs the outbox relay's transaction (one statement
+  doing ``SET LOCAL synchronous_commit = off``, the lane locks and ``SELECT ... FOR UPDATE SKIP LOCKED``, then the
+  ``published_at`` mark), so
   one relay transaction marks about that many rows: the relay's per-batch cost shared as a relay woken once per
   that many rows shares it (1, the default, is a transaction per row).
 
 Same statements, parameters and prepared-statement protocol as the services, with the differences pgbench forces:
 user ids are the numbers 1..``users`` (pgbench has no string expressions), ids are ``gen_random_uuid()`` in the
-statement rather than parameters, the order's statement returns its id (for the settle), and the relay's lanes and
-row ids come back as one array each.
+statement rather than parameters, the order's statement returns its id (for the settle), and the relay's row ids
+come back as one array.
 
 Every transaction that NOTIFYs takes one cluster-wide lock just before its commit and keeps it until the commit's
 WAL flush is done, so those commits cannot share an fsync as pgbench -N's do. Here only the settle writes and
@@ -84,13 +85,13 @@ RELAY = """
 \\set order_number :order_number + 1
 \\if (:order_number + :client_id) % :orders_per_relay = 0
 BEGIN;
-SET LOCAL synchronous_commit = off;
-SELECT coalesce(array_agg(lane), '{}') AS locked_lanes FROM generate_series(0, :lanes - 1) AS lane
-    WHERE pg_try_advisory_xact_lock(:lock_space, lane) \\gset
+WITH relay AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true),
+    ARRAY(SELECT lane FROM generate_series(0, :lanes - 1) AS lane
+    WHERE pg_try_advisory_xact_lock(:lock_space, lane)) AS lanes)
 SELECT coalesce(array_agg(id), '{}') AS batch_ids FROM (
-    SELECT id, topic, key, payload, created_at FROM outbox
-    WHERE published_at IS NULL AND lane = ANY(:locked_lanes::smallint[]) ORDER BY id LIMIT :relay_batch
-    FOR UPDATE SKIP LOCKED
+    SELECT id, topic, key, payload, created_at FROM outbox, relay
+    WHERE published_at IS NULL AND lane = ANY(relay.lanes) ORDER BY id LIMIT :relay_batch
+    FOR UPDATE OF outbox SKIP LOCKED
 ) AS batch \\gset
 UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(:batch_ids::bigint[]);
 COMMIT;

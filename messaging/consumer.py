@@ -4,6 +4,7 @@ after the handlers' database transaction committed.
 Handlers run inside a transaction the consumer opens. The messages one poll brought for a partition are handled
 together, in their order, in one transaction: one durable commit for the lot instead of one per message, which is
 what lets a busy consumer keep up (at low load a poll brings one message and nothing waits for a batch to fill).
+A handler is given each run of consecutive messages that share it, so it can apply a run in one statement.
 If anything in the batch fails, it is rolled back whole and its messages are handled again one per transaction.
 
 A message that cannot be decoded, or whose type has no handler, is published to ``<topic>.dlq`` with the reason
@@ -14,6 +15,7 @@ is retried with backoff without committing: the message is neither skipped nor a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -31,8 +33,8 @@ from messaging.topics import dead_letter_topic
 
 log = logging.getLogger("messaging.consumer")
 
-Handler = Callable[[Envelope, BaseDBAsyncClient], Awaitable[None]]
-"""Applies one message within the transaction it is given, and does not commit it."""
+Handler = Callable[[list[Envelope], BaseDBAsyncClient], Awaitable[None]]
+"""Applies messages, in their order, within the transaction it is given, and does not commit it."""
 
 
 @dataclass
@@ -141,8 +143,8 @@ class EventConsumer:
     @staticmethod
     async def _apply(messages: list[Message]) -> None:
         async with in_transaction() as conn:
-            for message in messages:
-                await message.handler(message.envelope, conn)
+            for handler, run in itertools.groupby(messages, key=lambda message: message.handler):
+                await handler([message.envelope for message in run], conn)
 
     def _committed(self, messages: int) -> None:
         self.stats.processed += messages

@@ -10,19 +10,20 @@ from messaging.events import Envelope, PaymentFailed, PaymentSucceeded
 from orders import service
 
 
-async def on_payment_succeeded(envelope: Envelope, conn: BaseDBAsyncClient) -> None:
+async def on_payment_results(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> None:
+    """Successes and failures alike, a whole run of them in one statement."""
+    await service.apply_payment_results(conn, [_outcome(envelope) for envelope in envelopes])
+
+
+def _outcome(envelope: Envelope) -> service.PaymentOutcome:
     event = envelope.event
+    if isinstance(event, PaymentFailed):
+        return service.PaymentOutcome(event.order_id, event.reason)
     assert isinstance(event, PaymentSucceeded)
-    await service.apply_payment_result(conn, order_id=event.order_id, reason=None)
-
-
-async def on_payment_failed(envelope: Envelope, conn: BaseDBAsyncClient) -> None:
-    event = envelope.event
-    assert isinstance(event, PaymentFailed)
-    await service.apply_payment_result(conn, order_id=event.order_id, reason=event.reason)
+    return service.PaymentOutcome(event.order_id, None)
 
 
 HANDLERS: dict[str, Handler] = {
-    PaymentSucceeded.TYPE: on_payment_succeeded,
-    PaymentFailed.TYPE: on_payment_failed,
+    PaymentSucceeded.TYPE: on_payment_results,
+    PaymentFailed.TYPE: on_payment_results,
 }

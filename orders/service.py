@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -75,22 +75,41 @@ async def list_orders(*, user_id: str, query: OrderQuery) -> dict[str, Any]:
     }
 
 
-async def apply_payment_result(conn: BaseDBAsyncClient, *, order_id: uuid.UUID, reason: FailureReason | None) -> bool:
-    """Settle a PENDING order; a result for an order already settled (a redelivery) changes nothing.
+class PaymentOutcome(NamedTuple):
+    order_id: uuid.UUID
+    failure: FailureReason | None
+    """None: paid."""
 
-    The same statement NOTIFYs every Orders instance (and so every live socket) of the change, which is delivered
-    only when this transaction commits. One statement: this runs once per order on the hot path.
+
+async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentOutcome]) -> None:
+    """Settle the PENDING ones of these orders; a result for an order already settled (a redelivery) changes nothing.
+
+    One statement for the lot: this runs for every order on the hot path, and the consumer hands over all the
+    results one poll brought. It also NOTIFYs every Orders instance (and so every live socket) of each change,
+    delivered only when the transaction commits. An order whose result came twice keeps the first one (every result
+    for an order carries the same decision anyway).
     """
-    status = OrderStatus.PAID if reason is None else OrderStatus.FAILED
+    first: dict[uuid.UUID, PaymentOutcome] = {}
+    for outcome in outcomes:
+        first.setdefault(outcome.order_id, outcome)
+    statuses = [OrderStatus.PAID if outcome.failure is None else OrderStatus.FAILED for outcome in first.values()]
     _, settled = await conn.execute_query(
-        "WITH settled AS (UPDATE orders SET status = $1, failure_reason = $2, updated_at = now() "
-        "WHERE id = $3 AND status = 'PENDING' RETURNING id, user_id) "
-        "SELECT pg_notify($4, json_build_object('order_id', id, 'user_id', user_id)::text) FROM settled",
-        [str(status), reason and str(reason), order_id, STATUS_CHANNEL],
+        "WITH settled AS (UPDATE orders SET status = outcome.status, failure_reason = outcome.failure, "
+        "updated_at = now() FROM unnest($1::uuid[], $2::text[], $3::text[]) AS outcome (order_id, status, failure) "
+        "WHERE orders.id = outcome.order_id AND orders.status = 'PENDING' "
+        "RETURNING orders.id, orders.user_id, orders.status, orders.failure_reason) "
+        "SELECT id, status, failure_reason, "
+        "pg_notify($4, json_build_object('order_id', id, 'user_id', user_id)::text) FROM settled",
+        [
+            list(first),
+            [str(status) for status in statuses],
+            [outcome.failure and str(outcome.failure) for outcome in first.values()],
+            STATUS_CHANNEL,
+        ],
     )
-    if settled:
-        log.info("order %s %s", order_id, status if reason is None else f"{status} ({reason})")
-    return bool(settled)
+    for order in settled:
+        reason = order["failure_reason"]
+        log.info("order %s %s", order["id"], order["status"] if reason is None else f"{order['status']} ({reason})")
 
 
 async def summary() -> dict[str, Any]:

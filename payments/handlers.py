@@ -1,4 +1,4 @@
-"""Payment commands from Kafka, each applied in the transaction the consumer gives it."""
+"""Payment commands from Kafka, applied in the transaction the consumer gives them, one after the other."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from payments import service
 
 
 def handlers(results_topic: str) -> dict[str, Handler]:
-    async def on_payment_requested(envelope: Envelope, conn: BaseDBAsyncClient) -> None:
-        await service.settle_payment_request(conn, envelope, results_topic)
+    async def on_payment_requested(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> None:
+        for envelope in envelopes:
+            await service.settle_payment_request(conn, envelope, results_topic)
 
     return {PaymentRequested.TYPE: on_payment_requested}

@@ -1,5 +1,6 @@
-"""The consumer applies a partition's batch in one transaction, and a batch that fails is redone one message at a
-time: every message still takes effect exactly once and in order, and only the poison one is dead-lettered."""
+"""The consumer applies a partition's batch in one transaction (its handler given the whole run at once), and a batch
+that fails is redone one message at a time: every message still takes effect exactly once and in order, and only
+the poison one is dead-lettered."""
 
 from __future__ import annotations
 
@@ -73,8 +74,9 @@ async def consume_until(
 
 
 def recording(table: str) -> Handler:
-    async def record(envelope: Envelope, conn: BaseDBAsyncClient) -> None:
-        await conn.execute_query(f"INSERT INTO {table} (message_id) VALUES ($1)", [envelope.message_id])
+    async def record(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> None:
+        for envelope in envelopes:
+            await conn.execute_query(f"INSERT INTO {table} (message_id) VALUES ($1)", [envelope.message_id])
 
     return record
 
@@ -90,11 +92,19 @@ async def test_a_partitions_batch_commits_once(infra: LocalStack, topic: str, ef
     async def all_applied() -> bool:
         return len(await applied(effects)) == MESSAGES
 
-    consumer = await consume_until(infra, topic, recording(effects), all_applied)
+    record, runs = recording(effects), []
+
+    async def handler(run: list[Envelope], conn: BaseDBAsyncClient) -> None:
+        runs.append(len(run))
+        await record(run, conn)
+
+    consumer = await consume_until(infra, topic, handler, all_applied)
 
     assert await applied(effects) == [envelope.message_id for envelope in envelopes]
     assert consumer.stats.processed == MESSAGES
     assert consumer.stats.transactions < MESSAGES
+    # The handler got the batch's messages as one run, so it could apply them in one statement.
+    assert len(runs) == consumer.stats.transactions
 
 
 async def test_a_failed_batch_is_redone_one_message_at_a_time(infra: LocalStack, topic: str, effects: str) -> None:
@@ -103,13 +113,14 @@ async def test_a_failed_batch_is_redone_one_message_at_a_time(infra: LocalStack,
     failures = {flaky: 1}
     record = recording(effects)
 
-    async def handler(envelope: Envelope, conn: BaseDBAsyncClient) -> None:
-        await record(envelope, conn)
-        if envelope.message_id == poison:
-            raise InvalidMessage("the test's poison message")
-        if failures.get(envelope.message_id):
-            failures[envelope.message_id] -= 1
-            raise ConnectionResetError("the database went away mid-transaction")
+    async def handler(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> None:
+        await record(envelopes, conn)
+        for envelope in envelopes:
+            if envelope.message_id == poison:
+                raise InvalidMessage("the test's poison message")
+            if failures.get(envelope.message_id):
+                failures[envelope.message_id] -= 1
+                raise ConnectionResetError("the database went away mid-transaction")
 
     async def rest_applied() -> bool:
         return len(await applied(effects)) == MESSAGES - 1

@@ -50,7 +50,7 @@ class OutboxMessage(Model):
     """Each service subclasses this in its own models, so the table lands in that service's migrations."""
 
     id = fields.BigIntField(primary_key=True)
-    message_id = fields.UUIDField(unique=True)
+    message_id = fields.UUIDField()
     topic = fields.CharField(max_length=249)
     key = fields.CharField(max_length=255)
     lane = fields.SmallIntField()

@@ -1,9 +1,10 @@
 """The consumer loop: at-least-once delivery, effects made idempotent by the handlers, offsets committed only
 after the handlers' database transaction committed.
 
-Handlers run inside a transaction the consumer opens. The messages one poll brought for a partition are handled
-together, in their order, in one transaction: one durable commit for the lot instead of one per message, which is
-what lets a busy consumer keep up (at low load a poll brings one message and nothing waits for a batch to fill).
+Handlers run inside a transaction the consumer opens. The messages one poll brought, from all its partitions, are
+handled together in one transaction, each partition's in their order: one durable commit for the lot instead of one
+per message (or per partition), which is what lets a busy consumer keep up (at low load a poll brings one message
+and nothing waits for a batch to fill).
 A handler is given each run of consecutive messages that share it, so it can apply a run in one statement.
 If anything in the batch fails, it is rolled back whole and its messages are handled again one per transaction.
 
@@ -83,8 +84,7 @@ class EventConsumer:
             backoff.reset()
             if not batches:
                 continue
-            # Partitions are independent: handle them side by side, each in its own order.
-            await asyncio.gather(*(self._process_in_order(records) for records in batches.values()))
+            await self._process_in_order([record for records in batches.values() for record in records])
             faults.point("consumer.before_offset_commit")
             await self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
 

@@ -37,19 +37,24 @@ async def effects() -> AsyncIterator[str]:
     await db.execute_script(f"DROP TABLE {table}")
 
 
-@pytest.fixture
-async def topic(infra: LocalStack) -> str:
+async def new_topic(infra: LocalStack, partitions: int) -> str:
     name = f"batches-{uuid.uuid4().hex[:8]}"
-    await kafka.create_topics(infra.broker.bootstrap_servers, [name, dead_letter_topic(name)], partitions=1)
+    await kafka.create_topics(infra.broker.bootstrap_servers, [name, dead_letter_topic(name)], partitions=partitions)
     return name
 
 
-async def publish(bootstrap_servers: str, topic: str) -> list[Envelope]:
-    """Every message is on the partition before the consumer starts, so its first poll brings them together."""
-    envelopes = [Envelope(PaymentRequested(uuid.uuid4(), "batch-user", Decimal("1.00"))) for _ in range(MESSAGES)]
+@pytest.fixture
+async def topic(infra: LocalStack) -> str:
+    return await new_topic(infra, partitions=1)
+
+
+async def publish(bootstrap_servers: str, topic: str, users: int = 1) -> list[Envelope]:
+    """Every message is on its partition before the consumer starts, so its first poll brings them together."""
+    owners = [f"batch-user-{n % users}" for n in range(MESSAGES)]
+    envelopes = [Envelope(PaymentRequested(uuid.uuid4(), owner, Decimal("1.00"))) for owner in owners]
     async with producer(bootstrap_servers) as client:
-        for envelope in envelopes:
-            await (await client.send(topic, envelope.to_json().encode(), key=b"batch-user"))
+        for owner, envelope in zip(owners, envelopes, strict=True):
+            await (await client.send(topic, envelope.to_json().encode(), key=owner.encode()))
     return envelopes
 
 
@@ -105,6 +110,21 @@ async def test_a_partitions_batch_commits_once(infra: LocalStack, topic: str, ef
     assert consumer.stats.transactions < MESSAGES
     # The handler got the batch's messages as one run, so it could apply them in one statement.
     assert len(runs) == consumer.stats.transactions
+
+
+async def test_a_poll_across_partitions_commits_once(infra: LocalStack, effects: str) -> None:
+    partitions = 3
+    topic = await new_topic(infra, partitions)
+    envelopes = await publish(infra.broker.bootstrap_servers, topic, users=12)
+
+    async def all_applied() -> bool:
+        return len(await applied(effects)) == MESSAGES
+
+    consumer = await consume_until(infra, topic, recording(effects), all_applied)
+
+    assert sorted(await applied(effects)) == sorted(envelope.message_id for envelope in envelopes)
+    # One transaction a partition would be at least three.
+    assert consumer.stats.transactions < partitions
 
 
 async def test_a_failed_batch_is_redone_one_message_at_a_time(infra: LocalStack, topic: str, effects: str) -> None:

@@ -31,6 +31,9 @@ from bench.workload import DEPOSIT_BODY, JSON, Created, ids_of, order_reader, or
 from stack.local import ROOT, LocalStack, Process
 
 SERVICES = ("payments", "orders", "gateway")
+# A step kept up when it settled at least this share of its offered rate (the first seconds are left out, and the
+# settled count is of a 10 s window, so a step that kept up is within a few per cent of its rate).
+KEPT_UP = 0.95
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Plan:
     ceiling_orders_per_relay: int = 1
     first_rate: float = 50.0
     rate_factor: float = 1.5
+    # Between the last step that kept up and the next one, the knee is looked for in these finer steps.
+    probe_factor: float = 1.1
     max_rate: float = 3000.0
     step_seconds: float = 10.0
     step_warmup: float = 2.0
@@ -95,6 +100,11 @@ class Plan:
             retention_seconds=4.0,
             retention_warmup=1.0,
         )
+
+
+def _kept_up(step: dict[str, Any]) -> bool:
+    """The step settled (nearly) all it was offered, and no POST failed."""
+    return step["errors"] == 0 and step["settled_per_s"] >= KEPT_UP * step["offered_per_s"]
 
 
 def _shown(path: Path) -> str:
@@ -175,7 +185,8 @@ class Bench:
 
     async def saturation(self) -> dict[str, Any]:
         """Open-loop steps of rising rate until settled orders/s stop growing (``patience`` steps in a row
-        without a 5 % gain), or POSTs start failing."""
+        without a 5 % gain), or POSTs start failing; then finer steps between the last one that kept up and the
+        next, where the peak lies."""
         steps: list[dict[str, Any]] = []
         created: Created = []
         best, stale, rate = 0.0, 0, self.plan.first_rate
@@ -189,10 +200,31 @@ class Bench:
             if step["errors"] > 0.01 * step["sent"]:
                 break
             rate = round(rate * self.plan.rate_factor)
-        async with self.progress.phase("draining the backlog"):
-            left = await self.observer.wait_until_settled(ids_of(created), self.plan.drain_timeout)
+        steps += await self._probe_the_knee(steps, created)
+        left = await self._drain(created)
         peak = max(steps, key=lambda step: step["settled_per_s"])
         return {"peak_settled_per_s": peak["settled_per_s"], "peak": peak, "steps": steps, "left_pending": left}
+
+    async def _probe_the_knee(self, ramp: list[dict[str, Any]], created: Created) -> list[dict[str, Any]]:
+        """The ramp's steps (``rate_factor`` apart) bracket the peak: the last step that kept up settled what it was
+        offered, the one after it was overloaded. Rates in between, ``probe_factor`` apart, each from a drained
+        pipeline, until one does not keep up either."""
+        kept_up = [index for index, step in enumerate(ramp) if _kept_up(step)]
+        if not kept_up or kept_up[-1] + 1 >= len(ramp):
+            return []
+        rate, ceiling = ramp[kept_up[-1]]["offered_per_s"], ramp[kept_up[-1] + 1]["offered_per_s"]
+        probes: list[dict[str, Any]] = []
+        while (rate := round(rate * self.plan.probe_factor)) < ceiling:
+            await self._drain(created)
+            step = await self._saturation_step(rate, created) | {"probe": True}
+            probes.append(step)
+            if not _kept_up(step):
+                break
+        return probes
+
+    async def _drain(self, created: Created) -> int:
+        async with self.progress.phase("draining the backlog"):
+            return await self.observer.wait_until_settled(ids_of(created), self.plan.drain_timeout)
 
     async def _saturation_step(self, rate: float, created: Created) -> dict[str, Any]:
         record = LoadRecord()

@@ -291,7 +291,7 @@ def saturation_steps(run: dict[str, Any]) -> list[str]:
     header = f"{'saturation (last round)':<24}{'answered/s':>11}{'errors':>7}{'settled/s':>10}{'POST p99 ms':>12}"
     lines = [header + "".join(f"{group:>10}" for group in ("gateway", "orders", "payments", "postgres"))]
     for step in run["saturation"]["steps"]:
-        offered = f"offered {step['offered_per_s']:.0f}/s"
+        offered = f"{'probe' if step.get('probe') else 'offered'} {step['offered_per_s']:.0f}/s"
         lines.append(
             f"{offered:<24}"
             f"{format_value(step['answered_per_s'], ''):>11}{step['errors']:>7}"

@@ -4,9 +4,9 @@ after the handlers' database transaction committed.
 Handlers run inside a transaction the consumer opens. The messages one poll brought, from all its partitions, are
 handled together in one transaction, each partition's in their order: one durable commit for the lot instead of one
 per message (or per partition), which is what lets a busy consumer keep up (at low load a poll brings one message
-and nothing waits for a batch to fill).
-A handler is given each run of consecutive messages that share it, so it can apply a run in one statement.
-If anything in the batch fails, it is rolled back whole and its messages are handled again one per transaction.
+and nothing waits for a batch to fill). A handler is given each run of consecutive messages that share it, so it
+can apply a run in one statement. If anything in the batch fails, it is rolled back whole and its messages are
+handled again one per transaction.
 
 A message that cannot be decoded, or whose type has no handler, is published to ``<topic>.dlq`` with the reason
 and committed, so it never blocks its partition. Any other failure (the database is down, a connection dropped)

@@ -92,7 +92,6 @@ async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentO
     first: dict[uuid.UUID, PaymentOutcome] = {}
     for outcome in outcomes:
         first.setdefault(outcome.order_id, outcome)
-    statuses = [OrderStatus.PAID if outcome.failure is None else OrderStatus.FAILED for outcome in first.values()]
     _, settled = await conn.execute_query(
         "WITH settled AS (UPDATE orders SET status = outcome.status, failure_reason = outcome.failure, "
         "updated_at = now() FROM unnest($1::uuid[], $2::text[], $3::text[]) AS outcome (order_id, status, failure) "
@@ -102,7 +101,7 @@ async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentO
         "pg_notify($4, json_build_object('order_id', id, 'user_id', user_id)::text) FROM settled",
         [
             list(first),
-            [str(status) for status in statuses],
+            [str(OrderStatus.FAILED if outcome.failure else OrderStatus.PAID) for outcome in first.values()],
             [outcome.failure and str(outcome.failure) for outcome in first.values()],
             STATUS_CHANNEL,
         ],

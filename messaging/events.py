@@ -3,6 +3,10 @@
 On the wire every event is one flat JSON object: ``message_id`` (UUID), ``type``, ``version``, ``occurred_at``
 and the event's own fields. Money travels as a decimal string. A new incompatible shape gets a new version
 number and its own class; consumers dispatch on ``(type, version)``.
+
+Decoding applies the same rules as the HTTP API (``messaging.values``): an event that carries a value the API would
+have refused is invalid, whoever produced it, and is dead-lettered with the rule it broke instead of reaching a
+handler (and a database that refuses it).
 """
 
 from __future__ import annotations
@@ -11,20 +15,28 @@ import dataclasses
 import functools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, get_type_hints
+from typing import Annotated, Any, ClassVar, get_args, get_origin, get_type_hints
+
+from messaging import values
 
 
 class InvalidMessage(ValueError):
-    """The bytes are not an event we understand: they go to the dead-letter topic, never retried."""
+    """The bytes are not an event we understand, or it breaks a rule: it goes to the dead letters, never retried."""
 
 
 class FailureReason(StrEnum):
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
+    PAYMENT_TIMEOUT = "PAYMENT_TIMEOUT"
+
+
+UserId = Annotated[str, values.user_id]
+Money = Annotated[Decimal, values.amount]
 
 
 @dataclass(frozen=True)
@@ -39,29 +51,40 @@ class PaymentRequested(Event):
 
     TYPE: ClassVar[str] = "payment.requested"
     order_id: uuid.UUID
-    user_id: str
-    amount: Decimal
+    user_id: UserId
+    amount: Money
+
+
+@dataclass(frozen=True)
+class PaymentExpireRequested(Event):
+    """Orders asks Payments to close an order whose payment is overdue: Payments fails it (``PAYMENT_TIMEOUT``)
+    unless it already decided it, and announces whichever decision stands."""
+
+    TYPE: ClassVar[str] = "payment.expire_requested"
+    order_id: uuid.UUID
+    user_id: UserId
+    amount: Money
 
 
 @dataclass(frozen=True)
 class PaymentSucceeded(Event):
     TYPE: ClassVar[str] = "payment.succeeded"
     order_id: uuid.UUID
-    user_id: str
-    amount: Decimal
+    user_id: UserId
+    amount: Money
 
 
 @dataclass(frozen=True)
 class PaymentFailed(Event):
     TYPE: ClassVar[str] = "payment.failed"
     order_id: uuid.UUID
-    user_id: str
-    amount: Decimal
+    user_id: UserId
+    amount: Money
     reason: FailureReason
 
 
 EVENT_TYPES: dict[tuple[str, int], type[Event]] = {
-    (cls.TYPE, cls.VERSION): cls for cls in (PaymentRequested, PaymentSucceeded, PaymentFailed)
+    (cls.TYPE, cls.VERSION): cls for cls in (PaymentRequested, PaymentExpireRequested, PaymentSucceeded, PaymentFailed)
 }
 ENVELOPE_FIELDS = ("message_id", "type", "version", "occurred_at")
 
@@ -76,6 +99,10 @@ class Envelope:
     def type(self) -> str:
         return self.event.TYPE
 
+    @property
+    def order_id(self) -> uuid.UUID | None:
+        return getattr(self.event, "order_id", None)
+
     def to_json(self) -> str:
         fields = {f.name: _to_wire(getattr(self.event, f.name)) for f in dataclasses.fields(self.event)}
         header = {
@@ -88,18 +115,22 @@ class Envelope:
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> Envelope:
+        """The event, or InvalidMessage: no content of ``raw`` makes this raise anything else."""
         try:
             data = json.loads(raw or b"")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidMessage(f"not JSON: {exc}") from None
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidMessage("not JSON") from None
+        except RecursionError:
+            raise InvalidMessage("JSON nested too deeply") from None
         if not isinstance(data, dict):
             raise InvalidMessage("not a JSON object")
         missing = [name for name in ENVELOPE_FIELDS if name not in data]
         if missing:
             raise InvalidMessage(f"envelope lacks {', '.join(missing)}")
-        event_class = EVENT_TYPES.get((data["type"], data["version"]))
+        kind, version = data["type"], data["version"]
+        event_class = EVENT_TYPES.get((kind, version)) if isinstance(kind, str) and type(version) is int else None
         if event_class is None:
-            raise InvalidMessage(f"unknown event type {data['type']!r} version {data['version']!r}")
+            raise InvalidMessage(f"unknown event type {_shown(kind)} version {_shown(version)}")
         return cls(
             event=_decode(event_class, data),
             message_id=_convert(uuid.UUID, data["message_id"], "message_id"),
@@ -115,34 +146,45 @@ def _to_wire(value: Any) -> Any:
 
 @functools.cache
 def _field_types(event_class: type[Event]) -> dict[str, Any]:
-    return get_type_hints(event_class)
+    return get_type_hints(event_class, include_extras=True)
 
 
 def _decode(event_class: type[Event], data: dict[str, Any]) -> Event:
     hints = _field_types(event_class)
-    values = {}
+    decoded = {}
     for f in dataclasses.fields(event_class):
         if f.name not in data:
             raise InvalidMessage(f"{event_class.TYPE} lacks '{f.name}'")
-        values[f.name] = _convert(hints[f.name], data[f.name], f.name)
-    return event_class(**values)
+        decoded[f.name] = _convert(hints[f.name], data[f.name], f.name)
+    return event_class(**decoded)
 
 
-def _convert(kind: type, value: Any, name: str) -> Any:
+def _convert(kind: Any, value: Any, name: str) -> Any:
+    if get_origin(kind) is Annotated:
+        return _checked(get_args(kind)[1], value, name)
+    if not isinstance(value, str):
+        raise InvalidMessage(f"'{name}' must be a string: {_shown(value)}")
     try:
-        if kind is Decimal:
-            if not isinstance(value, str):
-                raise InvalidOperation
-            amount = Decimal(value)
-            if not amount.is_finite():
-                raise InvalidOperation
-            return amount
         if kind is datetime:
-            return datetime.fromisoformat(value)
-        if kind is str:
-            if not isinstance(value, str) or not value:
-                raise TypeError
-            return value
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                raise ValueError
+            return moment
         return kind(value)
-    except (InvalidOperation, TypeError, ValueError, AttributeError):
-        raise InvalidMessage(f"'{name}' is not a valid {kind.__name__}: {value!r}") from None
+    except ValueError:
+        raise InvalidMessage(f"'{name}' is not a valid {kind.__name__}: {_shown(value)}") from None
+
+
+def _checked(rule: Callable[[Any, str], Any], value: Any, name: str) -> Any:
+    if not isinstance(value, str):
+        raise InvalidMessage(f"'{name}' must be a string: {_shown(value)}")
+    try:
+        return rule(value, name)
+    except values.RuleBroken as exc:
+        raise InvalidMessage(f"{exc} Got {_shown(value)}.") from None
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """The value as a reason quotes it: never the whole of a huge one."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

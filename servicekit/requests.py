@@ -8,17 +8,17 @@ import re
 import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from messaging import values
 from servicekit.problems import BadRequest, Unauthorized
 
 USER_ID_HEADER = "X-User-Id"
 REQUEST_ID_HEADER = "X-Request-Id"
-USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 access_log = logging.getLogger("gozon.access")
@@ -29,8 +29,8 @@ def user_id_from(value: str | None) -> str:
     """The caller's id, or the 401/400 the API promises for a missing or malformed one."""
     if value is None or value == "":
         raise Unauthorized(f"The {USER_ID_HEADER} header is required.")
-    if not USER_ID_PATTERN.fullmatch(value):
-        raise BadRequest(f"{USER_ID_HEADER} must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'.")
+    if not values.USER_ID.fullmatch(value):
+        raise BadRequest(f"{USER_ID_HEADER} must be {values.USER_ID_RULE}.")
     return value
 
 
@@ -52,11 +52,16 @@ def request_id_from(value: str | None) -> str:
 
 
 def json_body(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, numbers kept exact as ``Decimal``; malformed JSON is a 400."""
+    """The request body as a JSON object, numbers kept exact as ``Decimal``; malformed JSON is a 400, and so is JSON
+    that cannot be held: a number whose exponent no Decimal can take, or nesting deeper than the parser's stack."""
     try:
         body = json.loads(request.body or b"", parse_float=Decimal)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body is not valid JSON.") from None
+    except InvalidOperation:
+        raise BadRequest("The request body holds a number too large or too small to represent.") from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     return body

@@ -3,7 +3,6 @@ frame every page renders in."""
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -12,12 +11,12 @@ from typing import NoReturn
 
 import streamlit as st
 
+from messaging import values
 from streamlit_app import live
 from streamlit_app.api_client import ApiError, GatewayUnavailable
 
 USER_KEY = "user_id"
 OPERATOR = "operator"
-USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FEEDBACK_PREFIX = "feedback:"
 _SHOWN_FEEDBACK_KEY = "feedback_shown"
 _IDEMPOTENCY_PREFIX = "idempotency:"
@@ -40,7 +39,7 @@ def set_user(user_id: str) -> None:
 
 
 def is_valid_user_id(user_id: str) -> bool:
-    return USER_ID_PATTERN.fullmatch(user_id) is not None
+    return values.USER_ID.fullmatch(user_id) is not None
 
 
 def new_user_id() -> str:

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from stack.local import LocalStack
+from stack.local import ROOT, LocalStack
 from tests.helpers import as_user
 
 PROBLEM = "application/problem+json"
@@ -54,6 +54,9 @@ async def test_amounts_accepted_as_number_or_string(api: httpx.AsyncClient, user
         (10.123, "three decimal places as a number"),
         ("1000000000.01", "over the maximum"),
         ("abc", "not a number"),
+        ("1_000", "digits grouped with _"),
+        ("١٢", "digits of another script"),
+        ("１２", "full-width digits"),
         ("NaN", "not finite"),
         ("Infinity", "not finite"),
         (True, "a boolean"),
@@ -64,6 +67,31 @@ async def test_amounts_accepted_as_number_or_string(api: httpx.AsyncClient, user
 async def test_amount_breaking_a_rule_is_422(api: httpx.AsyncClient, user_id: str, amount: object, why: str) -> None:
     response = await api.post("/orders", json={"amount": amount}, headers=as_user(user_id))
     assert_problem(response, 422)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/orders", b'{"amount": 1e9999999999999999999}'),
+        ("/accounts/deposit", b'{"amount": 1e-9999999999999999999}'),
+        ("/orders", b'{"amount": ' + b"[" * 2000 + b"]" * 2000 + b"}"),
+        ("/accounts/deposit", b"{" + b'"a":{' * 3000 + b"}" * 3001),
+    ],
+    ids=["huge exponent", "tiny exponent", "nested 2000 deep", "objects nested 3000 deep"],
+)
+async def test_json_no_decimal_or_parser_can_hold_is_400_without_a_stack_trace(
+    stack: LocalStack, api: httpx.AsyncClient, user_id: str, path: str, body: bytes
+) -> None:
+    logs = sorted((ROOT / "tests" / "artifacts" / "logs").glob("*.log"))
+    sizes = {log: log.stat().st_size for log in logs}
+
+    response = await api.post(path, content=body, headers=as_user(user_id, **{"Content-Type": "application/json"}))
+
+    assert_problem(response, 400)
+    for log in logs:
+        with log.open("rb") as written:
+            written.seek(sizes[log])
+            assert b"Traceback" not in written.read(), log
 
 
 async def test_missing_amount_is_422(api: httpx.AsyncClient, user_id: str) -> None:

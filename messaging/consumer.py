@@ -8,9 +8,16 @@ and nothing waits for a batch to fill). A handler is given each run of consecuti
 can apply a run in one statement. If anything in the batch fails, it is rolled back whole and its messages are
 handled again one per transaction.
 
-A message that cannot be decoded, or whose type has no handler, is published to ``<topic>.dlq`` with the reason
-and committed, so it never blocks its partition. Any other failure (the database is down, a connection dropped)
-is retried with backoff without committing: the message is neither skipped nor applied twice.
+What happens to a message that cannot be applied depends on why (``messaging.transient``):
+
+- it is invalid (it does not decode, breaks a value rule, has no handler) or its handler rejects it (it claims
+  something the service knows to be false): it becomes a dead letter at once, in the same transaction as the
+  poll's other effects;
+- the database or Kafka is away, or the database asks for a retry: the message is retried with backoff, for as long
+  as it takes, without committing: it is neither skipped nor applied twice;
+- anything else (a value the database refuses, a bug): it is set aside for a bounded number of retries
+  (``messaging.retries``), and the consumer goes on with the messages behind it, of its key too. Each message is
+  one order's, and orders are independent, so a later one must not wait for an earlier one that may never apply.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -29,13 +37,25 @@ from tortoise.transactions import in_transaction
 from messaging import faults
 from messaging.backoff import Backoff
 from messaging.context import in_own_context
+from messaging.dead_letters import Delivery, Failure, Letter
 from messaging.events import Envelope, InvalidMessage
-from messaging.topics import dead_letter_topic
+from messaging.retries import Failures
+from messaging.transient import is_transient
 
 log = logging.getLogger("messaging.consumer")
 
-Handler = Callable[[list[Envelope], BaseDBAsyncClient], Awaitable[None]]
-"""Applies messages, in their order, within the transaction it is given, and does not commit it."""
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message its handler refuses to apply, and why: it becomes a dead letter, never retried."""
+
+    envelope: Envelope
+    reason: str
+
+
+Handler = Callable[[list[Envelope], BaseDBAsyncClient], Awaitable[list[Rejected]]]
+"""Applies messages, in their order, within the transaction it is given, and does not commit it; returns the ones
+it rejected (their effects are not applied)."""
 
 
 @dataclass
@@ -44,34 +64,79 @@ class ConsumerStats:
     transactions: int = 0
     dead_lettered: int = 0
     retries: int = 0
+    """Transient failures retried in place."""
+    set_aside: int = 0
+    """Messages handed to the retry worker."""
     failed_commits: int = 0
 
 
 @dataclass(frozen=True)
 class Message:
-    record: ConsumerRecord
+    delivery: Delivery
     envelope: Envelope
     handler: Handler
+
+
+Decoded = Message | Letter
+"""A message to hand to its handler, or the dead letter an invalid one becomes."""
+
+
+class Dispatcher:
+    """One topic's handlers: decodes a delivery, applies messages in a transaction, and records the dead letters."""
+
+    def __init__(self, handlers: Mapping[str, Handler], failures: Failures) -> None:
+        self.handlers = handlers
+        self.failures = failures
+
+    def decode(self, delivery: Delivery, attempt: int = 1) -> Decoded:
+        try:
+            envelope = Envelope.from_bytes(delivery.value)
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                raise InvalidMessage(f"no handler for event type {envelope.type!r}")
+        except InvalidMessage as exc:
+            now = _now()
+            return Letter(delivery, Failure.of(exc), attempt, now, now)
+        return Message(delivery, envelope, handler)
+
+    async def apply(self, conn: BaseDBAsyncClient, items: list[Decoded], attempt: int = 1) -> int:
+        """Handle the messages and record the letters (invalid and rejected ones) in ``conn``'s transaction;
+        returns how many letters are new."""
+        messages = [item for item in items if isinstance(item, Message)]
+        letters = [item for item in items if isinstance(item, Letter)]
+        for handler, group in itertools.groupby(messages, key=lambda message: message.handler):
+            run = list(group)
+            for message in run:
+                faults.before_handling(message.envelope.type, getattr(message.envelope.event, "user_id", None), attempt)
+            rejected = {id(rejection.envelope): rejection.reason for rejection in await handler(_envelopes(run), conn)}
+            now = _now()
+            letters += [
+                Letter(message.delivery, Failure(reason, "Rejected", reason), attempt, now, now)
+                for message in run
+                if (reason := rejected.get(id(message.envelope))) is not None
+            ]
+        return await self.failures.dead_letters.add(conn, letters) if letters else 0
 
 
 class EventConsumer:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
-        handlers: Mapping[str, Handler],
+        dispatcher: Dispatcher,
         *,
         batch_size: int = 200,
         after_commit: Callable[[], None] | None = None,
+        after_dead_letter: Callable[[], None] | None = None,
     ) -> None:
         self._consumer = consumer
-        self._producer = producer
-        self._handlers = handlers
+        self._dispatcher = dispatcher
         self._batch_size = batch_size
         self._after_commit = after_commit
+        self._after_dead_letter = after_dead_letter
         self.stats = ConsumerStats()
 
     async def run(self) -> None:
+        await self._rewind_to_committed()
         backoff = Backoff()
         while True:
             try:
@@ -84,92 +149,107 @@ class EventConsumer:
             backoff.reset()
             if not batches:
                 continue
-            await self._process_in_order([record for records in batches.values() for record in records])
+            await self._process([record for records in batches.values() for record in records])
             faults.point("consumer.before_offset_commit")
             await self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
 
-    async def _process_in_order(self, records: list[ConsumerRecord]) -> None:
-        messages = [message for record in records if (message := await self._decoded(record))]
-        if len(messages) > 1 and await self._handled_together(messages):
-            return
-        for message in messages:
-            await self._handle_alone(message)
-
-    async def _decoded(self, record: ConsumerRecord) -> Message | None:
-        """The message with its handler, or None once it was dead-lettered."""
-        try:
-            envelope = Envelope.from_bytes(record.value)
-            handler = self._handlers.get(envelope.type)
-            if handler is None:
-                raise InvalidMessage(f"no handler for event type {envelope.type!r}")
-        except InvalidMessage as exc:
-            await self._dead_letter(record, str(exc))
-            return None
-        return Message(record, envelope, handler)
-
-    async def _handled_together(self, messages: list[Message]) -> bool:
-        """All of them in one transaction, or (after a rollback) none of them."""
-        try:
-            await in_own_context(self._apply(messages))
-        # One poison message or a database hiccup: the one-by-one path tells them apart and retries what it must.
-        except Exception as exc:
-            log.info("batch of %d messages rolled back (%s); handling them one at a time", len(messages), exc)
-            return False
-        self._committed(len(messages))
-        return True
-
-    async def _handle_alone(self, message: Message) -> None:
-        envelope = message.envelope
+    async def _rewind_to_committed(self) -> None:
+        """A loop restarted after it crashed may have fetched past what it committed: start again from the committed
+        offsets, so nothing it fetched and did not handle is skipped."""
         backoff = Backoff()
         while True:
             try:
-                await in_own_context(self._apply([message]))
-            except InvalidMessage as exc:
-                await self._dead_letter(message.record, str(exc))
+                for partition in self._consumer.assignment():
+                    committed = await self._consumer.committed(partition)
+                    if committed is None:
+                        await self._consumer.seek_to_beginning(partition)
+                    else:
+                        self._consumer.seek(partition, committed)
                 return
-            # Anything else is treated as transient (database restart, dropped connection): retrying is safe
-            # because the handler's effect and its inbox row commit together or not at all.
+            except KafkaError as exc:
+                delay = backoff.next()
+                log.warning("reading committed offsets failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _process(self, records: list[ConsumerRecord]) -> None:
+        items = [self._dispatcher.decode(Delivery.of(record)) for record in records]
+        if await self._handled_together(items):
+            return
+        for item in items:
+            await self._handle_alone(item)
+
+    async def _handled_together(self, items: list[Decoded]) -> bool:
+        """All of them in one transaction, or (after a rollback) none of them."""
+        try:
+            await in_own_context(self._apply(items))
+        # One poison message or a database hiccup: the one-by-one path tells them apart.
+        except Exception as exc:
+            if len(items) > 1:
+                log.info("batch of %d messages rolled back (%s); handling them one at a time", len(items), exc)
+            return False
+        self._committed(len(items))
+        return True
+
+    async def _handle_alone(self, item: Decoded) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                await in_own_context(self._apply([item]))
             except Exception as exc:
+                if not is_transient(exc) and isinstance(item, Message) and await self._set_aside(item, exc, backoff):
+                    return
                 self.stats.retries += 1
                 delay = backoff.next()
-                log.warning(
-                    "message %s (%s) failed: %s; retrying in %.1fs", envelope.message_id, envelope.type, exc, delay
-                )
+                log.warning("message at %s failed: %s; retrying in %.1fs", item.delivery.source, exc, delay)
                 await asyncio.sleep(delay)
             else:
                 self._committed(1)
                 return
 
-    @staticmethod
-    async def _apply(messages: list[Message]) -> None:
+    async def _set_aside(self, message: Message, exc: Exception, backoff: Backoff) -> bool:
+        """Hand the message to the retry worker (or the dead letters, once its attempts are spent); False if that
+        failed too (the database went away meanwhile), so that the caller tries the message again."""
+        envelope = message.envelope
+        try:
+            dead = await in_own_context(self._record_failure(message, exc))
+        except Exception as record_exc:
+            log.warning("setting %s aside failed: %s", message.delivery.source, record_exc)
+            return False
+        if dead:
+            self.stats.dead_lettered += 1
+            if self._after_dead_letter:
+                self._after_dead_letter()
+        else:
+            self.stats.set_aside += 1
+            log.warning(
+                "message %s (%s, order %s) at %s failed: %s: %s; set aside for retry",
+                envelope.message_id,
+                envelope.type,
+                envelope.order_id,
+                message.delivery.source,
+                type(exc).__name__,
+                exc,
+            )
+        backoff.reset()
+        return True
+
+    async def _record_failure(self, message: Message, exc: Exception) -> bool:
         async with in_transaction() as conn:
-            for handler, run in itertools.groupby(messages, key=lambda message: message.handler):
-                await handler([message.envelope for message in run], conn)
+            return await self._dispatcher.failures.record(conn, message.delivery, exc, attempt=1)
+
+    async def _apply(self, items: list[Decoded]) -> None:
+        async with in_transaction() as conn:
+            letters = await self._dispatcher.apply(conn, items)
+        if letters:
+            self.stats.dead_lettered += letters
+            if self._after_dead_letter:
+                self._after_dead_letter()
 
     def _committed(self, messages: int) -> None:
         self.stats.processed += messages
         self.stats.transactions += 1
         if self._after_commit:
             self._after_commit()
-
-    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        headers = [
-            ("dlq.reason", reason.encode()),
-            ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
-        ]
-        backoff = Backoff()
-        while True:
-            try:
-                ack = await self._producer.send(
-                    dead_letter_topic(record.topic), record.value, key=record.key, headers=headers
-                )
-                await ack
-                break
-            except KafkaError as exc:
-                log.warning("dead-lettering %s/%d/%d failed: %s", record.topic, record.partition, record.offset, exc)
-                await asyncio.sleep(backoff.next())
-        self.stats.dead_lettered += 1
-        log.warning("dead-lettered %s/%d/%d: %s", record.topic, record.partition, record.offset, reason)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -180,18 +260,6 @@ class EventConsumer:
             self.stats.failed_commits += 1
             log.warning("commit of %s failed: %s", offsets, exc)
 
-    async def dead_letter_count(self) -> int:
-        """Messages in this consumer's dead-letter topics (all time, not only this process's). A dead-letter
-        topic is created with as many partitions as its source topic."""
-        partitions = [
-            TopicPartition(dead_letter_topic(topic), partition)
-            for topic in self._consumer.subscription()
-            for partition in self._consumer.partitions_for_topic(topic) or ()
-        ]
-        if not partitions:
-            return 0
-        return sum((await self._consumer.end_offsets(partitions)).values())
-
     async def lag(self) -> dict[str, int]:
         """Messages behind the end of each assigned partition."""
         result = {}
@@ -201,3 +269,82 @@ class EventConsumer:
                 position = await self._consumer.position(partition)
                 result[f"{partition.topic}/{partition.partition}"] = max(0, highwater - position)
         return result
+
+
+class RetryWorker:
+    """Tries the messages set aside again when they are due, on whichever instance gets to them first."""
+
+    def __init__(
+        self,
+        dispatchers: Mapping[str, Dispatcher],
+        failures: Failures,
+        *,
+        poll_interval: float = 0.25,
+        after_commit: Callable[[], None] | None = None,
+        after_dead_letter: Callable[[], None] | None = None,
+    ) -> None:
+        self._dispatchers = dispatchers
+        self._failures = failures
+        self._poll_interval = poll_interval
+        self._after_commit = after_commit
+        self._after_dead_letter = after_dead_letter
+        self.recovered = 0
+        self.dead_lettered = 0
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                retried = await in_own_context(self.retry_one())
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                delay = backoff.next()
+                log.warning("retrying a set-aside message failed (%s); again in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            if not retried:
+                await asyncio.sleep(self._poll_interval)
+
+    async def retry_one(self) -> bool:
+        """One due message, in one transaction: applied (and its retry forgotten), or its failure recorded. The
+        attempt runs in a savepoint, so the retry row stays locked however it ends. False when none was due."""
+        async with in_transaction() as conn:
+            due = await self._failures.claim_due(conn)
+            if due is None:
+                return False
+            attempt = due.attempts + 1
+            dispatcher = self._dispatchers.get(due.delivery.topic)
+            try:
+                if dispatcher is None:
+                    raise InvalidMessage(f"no consumer here reads {due.delivery.topic}")
+                item = dispatcher.decode(due.delivery, attempt)
+                if isinstance(item, Letter):
+                    raise InvalidMessage(item.failure.reason)
+                async with conn._in_transaction() as savepoint:
+                    letters = await dispatcher.apply(savepoint, [item], attempt)
+                    await self._failures.forget(savepoint, due.delivery)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                dead = await self._failures.record(conn, due.delivery, exc, attempt, due.first_failed_at)
+                letters = int(dead)
+                log.warning("retry %d of %s failed: %s: %s", attempt, due.delivery.source, type(exc).__name__, exc)
+            else:
+                self.recovered += 1
+                log.info("message at %s applied on attempt %d", due.delivery.source, attempt)
+        self.dead_lettered += letters
+        if letters and self._after_dead_letter:
+            self._after_dead_letter()
+        if self._after_commit:
+            self._after_commit()
+        return True
+
+
+def _envelopes(messages: list[Message]) -> list[Envelope]:
+    return [message.envelope for message in messages]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -160,6 +160,7 @@ class OutboxRelay:
         backoff = Backoff(maximum=5.0)
         while True:
             self._wake.clear()
+            faults.point("relay.before_batch")
             try:
                 published = await in_own_context(self.publish_batch())
             except (KafkaError, *DATABASE_ERRORS) as exc:

@@ -1,5 +1,6 @@
 """Starts and stops a service's messaging with the app: the producer, the outbox relay, the LISTEN connection
-that wakes it, and the consumers. Kafka or PostgreSQL being down at start is waited out, not fatal."""
+that wakes it, the consumers, the retry worker, the dead-letter relay and the retention cleanup, each a supervised
+loop (``messaging.supervisor``). Kafka or PostgreSQL being down at start is waited out, not fatal."""
 
 from __future__ import annotations
 
@@ -12,17 +13,22 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from tortoise import connections
 
 from messaging.backoff import Backoff
-from messaging.consumer import EventConsumer, Handler
+from messaging.consumer import Dispatcher, EventConsumer, Handler, RetryWorker
+from messaging.dead_letters import DeadLetter, DeadLetterRelay, DeadLetters
 from messaging.inbox import InboxMessage, purge_older_than
 from messaging.kafka import KafkaSettings, check_consumer_config, check_producer_config, make_consumer, make_producer
 from messaging.notifications import Callback, PgListener
 from messaging.outbox import DATABASE_ERRORS, NOTIFY_CHANNEL, OutboxMessage, OutboxRelay
+from messaging.retries import Failures, MessageRetry, RetryPolicy
+from messaging.supervisor import Supervisor
 
 log = logging.getLogger("messaging.runtime")
 
 Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
+Cleanup = Callable[[], Awaitable[int]]
 # Part of a SIGTERM's budget (servicekit.service_app.SHUTDOWN_GRACE_SECONDS).
 STOP_TIMEOUT = 3.0
 
@@ -36,19 +42,31 @@ class Subscription:
     """Its handlers write events to the outbox: each committed transaction is announced to the relay."""
 
 
+@dataclass(frozen=True)
+class FailureTables:
+    """Where a service keeps the messages it could not apply (messaging/sql/failures)."""
+
+    retries: type[MessageRetry]
+    dead_letters: type[DeadLetter]
+
+
 class Messaging:
     def __init__(
         self,
         *,
+        service: str,
         kafka: KafkaSettings,
         dsn: str,
         outbox: type[OutboxMessage],
         subscriptions: list[Subscription],
+        failures: FailureTables,
+        retry_policy: RetryPolicy | None = None,
         inbox: type[InboxMessage] | None = None,
         relay_batch: int = 200,
         retention_seconds: float = 7 * 86400,
         channels: Mapping[str, Callback] | None = None,
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        cleanups: list[Cleanup] | None = None,
     ) -> None:
         check_producer_config(kafka.producer_config())
         for subscription in subscriptions:
@@ -57,14 +75,32 @@ class Messaging:
         self._subscriptions = subscriptions
         self._inbox = inbox
         self._retention_seconds = retention_seconds
+        self._background: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._cleanups = list(cleanups or [])
         self.relay = OutboxRelay(outbox, batch_size=relay_batch)
+        self.dead_letters = DeadLetters(failures.dead_letters)
+        self.failures = Failures(failures.retries, self.dead_letters, retry_policy or RetryPolicy())
+        self.dead_letter_relay = DeadLetterRelay(self.dead_letters, service)
+        self._dispatchers = {s.topic: Dispatcher(s.handlers, self.failures) for s in subscriptions}
+        self.retry_worker = RetryWorker(
+            self._dispatchers,
+            self.failures,
+            after_commit=self.relay.announce if any(s.publishes for s in subscriptions) else None,
+            after_dead_letter=self.dead_letter_relay.wake,
+        )
         # One LISTEN connection per instance serves the relay and whatever else the service listens for.
         self.listener = PgListener(
             dsn, {NOTIFY_CHANNEL: self.relay.wake, **(channels or {})}, on_reconnect=self._catch_up
         )
         self._on_reconnect = on_reconnect
+        self.supervisor = Supervisor()
         self.consumers: list[EventConsumer] = []
-        self._task: asyncio.Task[None] | None = None
+        self._clients: list[AIOKafkaProducer | AIOKafkaConsumer] = []
+        self.producer: AIOKafkaProducer | None = None
+
+    def also_run(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Another of the service's background loops, started, stopped and supervised with these."""
+        self._background[name] = work
 
     def announce(self) -> None:
         """Call after a transaction that wrote outbox rows committed: its events are published now, not at the
@@ -77,76 +113,84 @@ class Messaging:
             await self._on_reconnect()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="messaging")
+        """The LISTEN connection, the retry worker and housekeeping need only PostgreSQL, so they run even while
+        Kafka is away; the relays and consumers start once it answers."""
+        start = self.supervisor.start
+        start("listener", self.listener.run)
+        start("announcer", self.relay.run_announcer)
+        start("retention", self._housekeeping)
+        start("retry-worker", self.retry_worker.run)
+        for name, work in self._background.items():
+            start(name, work)
+        start("kafka-clients", self._start_kafka)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self.supervisor.stop()
+        await asyncio.gather(*(stopped(client) for client in reversed(self._clients)))
+        self._clients.clear()
+        log.info("messaging stopped")
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done() and self.relay.producer is not None
+        """Kafka's clients are up and no loop is down."""
+        return self.producer is not None and not self.supervisor.down()
 
-    async def _run(self) -> None:
-        """The LISTEN connection and housekeeping need only PostgreSQL, so they run even while Kafka is away."""
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.listener.run())
-                tasks.create_task(self.relay.run_announcer())
-                tasks.create_task(self._housekeeping())
-                tasks.create_task(self._publish_and_consume())
-        except Exception:
-            log.exception("messaging stopped unexpectedly")
-            raise
-        finally:
-            log.info("messaging stopped")
-
-    async def _publish_and_consume(self) -> None:
-        producer = await started(lambda: make_producer(self._kafka))
-        kafka_consumers: list[AIOKafkaConsumer] = []
-        try:
-            for subscription in self._subscriptions:
-                consumer = await started(lambda s=subscription: make_consumer(self._kafka, s.topic, s.group_id))
-                kafka_consumers.append(consumer)
-                after_commit = self.relay.announce if subscription.publishes else None
-                self.consumers.append(
-                    EventConsumer(consumer, producer, subscription.handlers, after_commit=after_commit)
-                )
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.relay.run(producer))
-                for consumer in self.consumers:
-                    tasks.create_task(consumer.run())
-        finally:
-            await asyncio.gather(*(stopped(client) for client in (*kafka_consumers, producer)))
+    async def _start_kafka(self) -> None:
+        """Each client once: started again after a failure, this starts only what is not running yet."""
+        if self.producer is None:
+            self.producer = await started(lambda: make_producer(self._kafka))
+            self._clients.append(self.producer)
+        producer = self.producer
+        for subscription in self._subscriptions:
+            name = f"consumer {subscription.topic}"
+            if name in self.supervisor.states:
+                continue
+            consumer = await started(lambda s=subscription: make_consumer(self._kafka, s.topic, s.group_id))
+            self._clients.append(consumer)
+            event_consumer = EventConsumer(
+                consumer,
+                self._dispatchers[subscription.topic],
+                after_commit=self.relay.announce if subscription.publishes else None,
+                after_dead_letter=self.dead_letter_relay.wake,
+            )
+            self.consumers.append(event_consumer)
+            self.supervisor.start(name, event_consumer.run)
+        self.supervisor.start("outbox-relay", lambda: self.relay.run(producer))
+        self.supervisor.start("dead-letter-relay", lambda: self.dead_letter_relay.run(producer))
 
     async def _housekeeping(self, interval: float = 60.0) -> None:
-        """Retention: published outbox rows and old inbox rows go, in bounded batches, once a minute."""
+        """Retention: published outbox rows, old inbox rows and whatever else the service keeps for a while go, in
+        bounded batches, once a minute."""
         while True:
             try:
                 deleted = await self.relay.delete_published(self._retention_seconds)
                 if self._inbox:
                     deleted += await purge_older_than(self._inbox, self._retention_seconds)
+                for cleanup in self._cleanups:
+                    deleted += await cleanup()
                 if deleted:
-                    log.info("retention removed %d outbox/inbox rows", deleted)
+                    log.info("retention removed %d rows", deleted)
             except DATABASE_ERRORS as exc:
                 log.warning("retention cleanup failed: %s", exc)
             await asyncio.sleep(interval)
 
     async def state(self) -> dict[str, Any]:
         lag: dict[str, int] = {}
-        dead_letters = 0
         for consumer in self.consumers:
             lag |= await consumer.lag()
-            dead_letters += await consumer.dead_letter_count()
+        db = connections.get("default")
+        dead_letters = await self.dead_letters.counts(db)
         return {
             "running": self.running,
             "listening": self.listener.connected.is_set(),
             "outbox": await self.relay.backlog() | self.relay.stats.as_dict(),
             "consumers": [vars(consumer.stats) for consumer in self.consumers],
             "consumer_lag": lag,
-            "dead_letters": dead_letters,
+            "dead_letters": dead_letters["PENDING"],
+            "dead_letters_by_state": dead_letters,
+            "retrying": await self.failures.waiting(db),
+            "retries": {"recovered": self.retry_worker.recovered, "dead_lettered": self.retry_worker.dead_lettered},
+            "background_tasks": {name: state.as_dict() for name, state in self.supervisor.states.items()},
         }
 
 

@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from tortoise import connections
+
+from messaging.runtime import Messaging
 
 Summary = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -23,10 +25,18 @@ def blueprint(service: str, summary: Summary) -> Blueprint:
 
     @bp.get("/ready")
     async def ready(request: Request) -> HTTPResponse:
-        checks = {"database": await _safely(_database_ok()), "kafka": _messaging_ok(request.app)}
+        """Ready when the database answers, Kafka's clients are up and no background loop is down (``down`` names
+        the ones that are, and why): an instance that takes orders nothing would publish must not look ready."""
+        messaging: Messaging = request.app.ctx.messaging
+        down = messaging.supervisor.down()
+        checks = {
+            "database": await _safely(_database_ok()),
+            "kafka": messaging.producer is not None,
+            "background_tasks": not down,
+        }
         ok = all(checks.values())
         return json(
-            {"status": "ready" if ok else "unavailable", "service": service, "checks": checks},
+            {"status": "ready" if ok else "unavailable", "service": service, "checks": checks, "down": down},
             status=200 if ok else 503,
         )
 
@@ -40,10 +50,6 @@ def blueprint(service: str, summary: Summary) -> Blueprint:
 async def _database_ok() -> bool:
     await connections.get("default").execute_query("SELECT 1")
     return True
-
-
-def _messaging_ok(app: Sanic) -> bool:
-    return app.ctx.messaging.running
 
 
 async def _safely(check: Awaitable[bool]) -> bool:

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from messaging.kafka import KafkaSettings
+from messaging.retries import RetryPolicy
 from messaging.topics import Topics
 
 
@@ -27,8 +28,10 @@ class ServiceSettings:
     consumer_group: str
     relay_batch: int
     retention_seconds: float
+    statement_timeout_seconds: float
     kafka: KafkaSettings
     topics: Topics
+    retry_policy: RetryPolicy
 
     @classmethod
     def from_env(cls, name: str, default_port: int, env: Mapping[str, str] = os.environ) -> ServiceSettings:
@@ -46,8 +49,10 @@ class ServiceSettings:
             consumer_group=get("CONSUMER_GROUP", name),
             relay_batch=int(get("RELAY_BATCH", 200)),
             retention_seconds=float(get("RETENTION_SECONDS", 7 * 86400)),
+            statement_timeout_seconds=float(get("STATEMENT_TIMEOUT_SECONDS", 10)),
             kafka=KafkaSettings.from_env(name, env),
             topics=Topics.from_env(env),
+            retry_policy=RetryPolicy.from_env(env),
         )
 
     def tortoise_config(self, models: str) -> dict[str, object]:
@@ -56,13 +61,25 @@ class ServiceSettings:
                 "default": {
                     "engine": "tortoise.backends.asyncpg",
                     "credentials": _credentials(self.database_url)
-                    | {"minsize": 1, "maxsize": self.db_pool_size, "reset": release_connection},
+                    | {
+                        "minsize": 1,
+                        "maxsize": self.db_pool_size,
+                        "reset": release_connection,
+                        "server_settings": self.server_settings(),
+                    },
                 }
             },
             "apps": {self.name: {"models": [models], "default_connection": "default"}},
             "use_tz": True,
             "timezone": "UTC",
         }
+
+    def server_settings(self) -> dict[str, str]:
+        """No statement, and no transaction left idle, outlives the timeout: a request can never run longer than an
+        Idempotency-Key claim stays fresh (servicekit.idempotency.STALE_CLAIM_SECONDS), so a claim is taken over only
+        from a request that is gone."""
+        milliseconds = str(int(self.statement_timeout_seconds * 1000))
+        return {"statement_timeout": milliseconds, "idle_in_transaction_session_timeout": milliseconds}
 
 
 async def release_connection(conn: asyncpg.Connection) -> None:

@@ -19,8 +19,14 @@ log = logging.getLogger("stack.migrate")
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {
-    "orders": ["messaging/sql/outbox", "servicekit/sql", "orders/migrations"],
-    "payments": ["messaging/sql/outbox", "messaging/sql/inbox", "servicekit/sql", "payments/migrations"],
+    "orders": ["messaging/sql/outbox", "messaging/sql/failures", "servicekit/sql", "orders/migrations"],
+    "payments": [
+        "messaging/sql/outbox",
+        "messaging/sql/inbox",
+        "messaging/sql/failures",
+        "servicekit/sql",
+        "payments/migrations",
+    ],
 }
 # Two instances starting at once must not both apply the same file.
 MIGRATION_LOCK = 7_360_001

@@ -5,7 +5,6 @@ gateway's WebSocket sends the documented messages and close codes."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import uuid
 from datetime import UTC, datetime
@@ -24,12 +23,13 @@ from websockets.asyncio.client import ClientConnection
 from gateway import live as gateway_live
 from gateway.app import create_app as create_gateway
 from gateway.settings import Settings as GatewaySettings
-from messaging.consumer import EventConsumer
+from messaging.dead_letters import DeadLetterRelay, DeadLetters
 from messaging.events import (
     EVENT_TYPES,
     Envelope,
     Event,
     FailureReason,
+    PaymentExpireRequested,
     PaymentFailed,
     PaymentRequested,
     PaymentSucceeded,
@@ -37,7 +37,7 @@ from messaging.events import (
 from messaging.topics import Topics
 from orders import live as orders_live
 from orders.domain import OrderStatus, order_view
-from orders.models import Order
+from orders.models import DeadLetter, Order
 from stack.local import ROOT, LocalStack
 from tests.helpers import as_user, funded_account
 
@@ -53,6 +53,7 @@ CREATED = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
 NORMAL_CLOSURE = 1000
 SAMPLES = [
     PaymentRequested(ORDER_ID, "alice", Decimal("69.75")),
+    PaymentExpireRequested(ORDER_ID, "alice", Decimal("69.75")),
     PaymentSucceeded(ORDER_ID, "alice", Decimal("69.75")),
     PaymentFailed(ORDER_ID, "alice", Decimal("0.10"), FailureReason.ACCOUNT_NOT_FOUND),
 ]
@@ -150,10 +151,25 @@ def test_the_documented_examples_are_events_the_consumers_accept(name: str) -> N
 
 
 def test_dead_letters_carry_the_documented_headers() -> None:
-    dead_lettering = inspect.getsource(EventConsumer._dead_letter)
+    documented = DOC["components"]["messages"]["DeadLetter"]["headers"]
+    row = {
+        "id": 7,
+        "source_topic": "gozon.payment-commands",
+        "source_partition": 2,
+        "source_offset": 1187,
+        "reason": "failed 5 times; giving up",
+        "error_class": "NumericValueOutOfRangeError",
+        "error_message": "numeric field overflow",
+        "attempts": 5,
+        "first_failed_at": CREATED,
+        "last_failed_at": CREATED,
+    }
+    relay = DeadLetterRelay(DeadLetters(DeadLetter), "payments")
 
-    for header in DOC["components"]["messages"]["DeadLetter"]["headers"]["required"]:
-        assert f'"{header}"' in dead_lettering
+    headers = {name: value.decode() for name, value in relay._headers(row)}
+
+    assert set(headers) == set(documented["required"]) == set(documented["properties"])
+    Draft7Validator(documented, format_checker=Draft7Validator.FORMAT_CHECKER).validate(headers)
 
 
 def test_the_live_channel_is_the_gateways_websocket() -> None:

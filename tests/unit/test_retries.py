@@ -1,0 +1,36 @@
+"""The retry schedule and the fault specifications the harness arms."""
+
+import pytest
+
+from messaging import faults
+from messaging.retries import RetryPolicy
+
+
+def test_the_waits_double_and_add_up_to_the_budget() -> None:
+    policy = RetryPolicy(max_attempts=5, budget_seconds=10.0)
+    waits = [policy.delay_after(attempt) for attempt in range(1, policy.max_attempts)]
+
+    assert waits == pytest.approx([10 / 15, 20 / 15, 40 / 15, 80 / 15])
+    assert sum(waits) == pytest.approx(10.0)
+
+
+def test_the_policy_comes_from_the_environment() -> None:
+    policy = RetryPolicy.from_env({"CONSUMER_MAX_ATTEMPTS": "3", "CONSUMER_RETRY_BUDGET_SECONDS": "1.5"})
+    assert (policy.max_attempts, policy.budget_seconds) == (3, 1.5)
+    assert RetryPolicy.from_env({"CONSUMER_MAX_ATTEMPTS": "0"}).max_attempts == 1
+
+
+def test_fault_points_parse_into_kills_and_raises() -> None:
+    points = faults._parse_points("relay.after_ack=0.05, relay.before_batch=raise:2,loop=raise")
+    assert points == {
+        "relay.after_ack": faults.Point(kill_probability=0.05),
+        "relay.before_batch": faults.Point(raises=2),
+        "loop": faults.Point(raises=faults.ALWAYS),
+    }
+
+
+def test_handler_faults_parse_by_event_type_and_user() -> None:
+    assert faults._parse_handler_faults("payment.requested:alice=2,payment.failed:bob=always") == {
+        ("payment.requested", "alice"): 2,
+        ("payment.failed", "bob"): faults.ALWAYS,
+    }

@@ -1,26 +1,26 @@
 """Payment results from Kafka, applied to orders in the transaction the consumer gives them. Applying one twice
-is harmless: only a PENDING order moves."""
+is harmless: only a PENDING order moves. A result that does not match its order is refused, never applied."""
 
 from __future__ import annotations
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from messaging.consumer import Handler
+from messaging.consumer import Handler, Rejected
 from messaging.events import Envelope, PaymentFailed, PaymentSucceeded
 from orders import service
 
 
-async def on_payment_results(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> None:
+async def on_payment_results(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
     """Successes and failures alike, a whole run of them in one statement."""
-    await service.apply_payment_results(conn, [_outcome(envelope) for envelope in envelopes])
+    refused = await service.apply_payment_results(conn, [_outcome(envelope) for envelope in envelopes])
+    return [Rejected(envelopes[index], reason) for index, reason in refused.items()]
 
 
 def _outcome(envelope: Envelope) -> service.PaymentOutcome:
     event = envelope.event
-    if isinstance(event, PaymentFailed):
-        return service.PaymentOutcome(event.order_id, event.reason)
-    assert isinstance(event, PaymentSucceeded)
-    return service.PaymentOutcome(event.order_id, None)
+    assert isinstance(event, (PaymentSucceeded, PaymentFailed))
+    failure = event.reason if isinstance(event, PaymentFailed) else None
+    return service.PaymentOutcome(event.order_id, event.user_id, event.amount, failure)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from messaging import dead_letters, retries
 from messaging.outbox import OutboxMessage
 from orders.domain import OrderStatus
 from servicekit.idempotency import IdempotencyKey
@@ -19,6 +20,8 @@ class Order(Model):
     failure_reason = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    expiry_requested_at = fields.DatetimeField(null=True)
+    """When Orders last asked Payments to close it past its payment deadline."""
 
     class Meta:
         table = "orders"
@@ -32,3 +35,13 @@ class Outbox(OutboxMessage):
 class OrdersIdempotencyKey(IdempotencyKey):
     class Meta:
         table = "idempotency_keys"
+
+
+class MessageRetry(retries.MessageRetry):
+    class Meta:
+        table = "message_retries"
+
+
+class DeadLetter(dead_letters.DeadLetter):
+    class Meta:
+        table = "dead_letters"

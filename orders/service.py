@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 
-from messaging.events import Envelope, FailureReason, PaymentRequested
-from messaging.outbox import outbox_insert
+from messaging.events import Envelope, FailureReason, PaymentExpireRequested, PaymentRequested
+from messaging.outbox import enqueue, outbox_insert
 from orders.domain import NewOrder, OrderQuery, OrderStatus, order_view
 from orders.models import Order, Outbox
 from servicekit.problems import NotFound
@@ -20,6 +22,7 @@ from servicekit.problems import NotFound
 log = logging.getLogger("orders.service")
 
 STATUS_CHANNEL = "order_status"
+EXPIRY_BATCH = 500
 
 
 async def create_order(conn: BaseDBAsyncClient, *, user_id: str, new: NewOrder, commands_topic: str) -> Order:
@@ -77,38 +80,90 @@ async def list_orders(*, user_id: str, query: OrderQuery) -> dict[str, Any]:
 
 class PaymentOutcome(NamedTuple):
     order_id: uuid.UUID
+    user_id: str
+    amount: Decimal
     failure: FailureReason | None
     """None: paid."""
 
 
-async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentOutcome]) -> None:
+async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentOutcome]) -> dict[int, str]:
     """Settle the PENDING ones of these orders; a result for an order already settled (a redelivery) changes nothing.
+    Returns the results refused, by their index in ``outcomes``, with the reason: one for an order this service does
+    not have, or whose user or amount differ from the order's, is never applied (Payments decided about other money).
 
     One statement for the lot: this runs for every order on the hot path, and the consumer hands over all the
     results one poll brought. It also NOTIFYs every Orders instance (and so every live socket) of each change,
     delivered only when the transaction commits. An order whose result came twice keeps the first one (every result
     for an order carries the same decision anyway).
     """
-    first: dict[uuid.UUID, PaymentOutcome] = {}
-    for outcome in outcomes:
-        first.setdefault(outcome.order_id, outcome)
-    _, settled = await conn.execute_query(
-        "WITH settled AS (UPDATE orders SET status = outcome.status, failure_reason = outcome.failure, "
-        "updated_at = now() FROM unnest($1::uuid[], $2::text[], $3::text[]) AS outcome (order_id, status, failure) "
-        "WHERE orders.id = outcome.order_id AND orders.status = 'PENDING' "
-        "RETURNING orders.id, orders.user_id, orders.status, orders.failure_reason) "
-        "SELECT id, status, failure_reason, "
-        "pg_notify($4, json_build_object('order_id', id, 'user_id', user_id)::text) FROM settled",
+    _, rows = await conn.execute_query(
+        "WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::text[], $5::text[]) "
+        "WITH ORDINALITY AS outcome (order_id, user_id, amount, status, failure, position)), "
+        "checked AS (SELECT outcome.*, orders.id IS NOT NULL AS known, "
+        "orders.user_id = outcome.user_id AND orders.amount = outcome.amount AS matches, "
+        "orders.user_id AS order_user_id, orders.amount AS order_amount "
+        "FROM outcome LEFT JOIN orders ON orders.id = outcome.order_id), "
+        "first AS (SELECT DISTINCT ON (order_id) * FROM checked WHERE matches ORDER BY order_id, position), "
+        "settled AS (UPDATE orders SET status = first.status, failure_reason = first.failure, updated_at = now() "
+        "FROM first WHERE orders.id = first.order_id AND orders.status = 'PENDING' "
+        "RETURNING orders.id, orders.user_id, orders.status, orders.failure_reason, "
+        "pg_notify($6, json_build_object('order_id', orders.id, 'user_id', orders.user_id)::text)) "
+        "SELECT id, status, failure_reason, NULL::bigint AS position, NULL AS known, NULL AS order_user_id, "
+        "NULL::numeric AS order_amount FROM settled "
+        "UNION ALL SELECT order_id, NULL, NULL, position, known, order_user_id, order_amount "
+        "FROM checked WHERE NOT coalesce(matches, false)",
         [
-            list(first),
-            [str(OrderStatus.FAILED if outcome.failure else OrderStatus.PAID) for outcome in first.values()],
-            [outcome.failure and str(outcome.failure) for outcome in first.values()],
+            [outcome.order_id for outcome in outcomes],
+            [outcome.user_id for outcome in outcomes],
+            [outcome.amount for outcome in outcomes],
+            [str(OrderStatus.FAILED if outcome.failure else OrderStatus.PAID) for outcome in outcomes],
+            [outcome.failure and str(outcome.failure) for outcome in outcomes],
             STATUS_CHANNEL,
         ],
     )
-    for order in settled:
-        reason = order["failure_reason"]
-        log.info("order %s %s", order["id"], order["status"] if reason is None else f"{order['status']} ({reason})")
+    refused = {}
+    for row in rows:
+        if row["position"] is None:
+            reason = row["failure_reason"]
+            log.info("order %s %s", row["id"], row["status"] if reason is None else f"{row['status']} ({reason})")
+            continue
+        outcome = outcomes[row["position"] - 1]
+        if not row["known"]:
+            refused[row["position"] - 1] = f"order {outcome.order_id} does not exist"
+        else:
+            refused[row["position"] - 1] = (
+                f"order {outcome.order_id} is {row['order_amount']} for {row['order_user_id']}, "
+                f"not {outcome.amount} for {outcome.user_id}"
+            )
+    return refused
+
+
+async def request_expiry_of_overdue(
+    deadline_seconds: float, commands_topic: str, limit: int = EXPIRY_BATCH
+) -> list[uuid.UUID]:
+    """Ask Payments to close the orders PENDING for longer than ``deadline_seconds``, and again each deadline later
+    while one stays PENDING (the request may itself have been lost to a dead letter). Payments decides: it fails the
+    order as PAYMENT_TIMEOUT only if it never took a decision for it, so a late payment command can never debit it.
+
+    Marking an order as asked and enqueuing the request commit together, and ``SKIP LOCKED`` leaves an order that
+    another instance is asking about to that instance: instances never ask twice at once (and if a crash made one
+    ask again, Payments' ledger would still decide once). Returns the orders asked about."""
+    async with in_transaction() as conn:
+        _, overdue = await conn.execute_query(
+            "UPDATE orders SET expiry_requested_at = now() WHERE id IN (SELECT id FROM orders WHERE status = 'PENDING' "
+            "AND coalesce(expiry_requested_at, created_at) < now() - make_interval(secs => $1) "
+            "ORDER BY coalesce(expiry_requested_at, created_at) LIMIT $2 FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, user_id, amount",
+            [deadline_seconds, limit],
+        )
+        for order in overdue:
+            request = PaymentExpireRequested(order_id=order["id"], user_id=order["user_id"], amount=order["amount"])
+            await enqueue(Outbox, conn, commands_topic, order["user_id"], Envelope(request))
+    for order in overdue:
+        log.warning(
+            "order %s of %s is past its payment deadline; asking Payments to close it", order["id"], order["user_id"]
+        )
+    return [order["id"] for order in overdue]
 
 
 async def summary() -> dict[str, Any]:

@@ -23,3 +23,8 @@ def live_limits(env: Mapping[str, str] = os.environ) -> LiveLimits:
         sockets_per_user=int(env.get("ORDERS_WS_SOCKETS_PER_USER", defaults.sockets_per_user)),
         sockets_per_instance=int(env.get("ORDERS_WS_SOCKETS_PER_INSTANCE", defaults.sockets_per_instance)),
     )
+
+
+def payment_deadline_seconds(env: Mapping[str, str] = os.environ) -> float:
+    """How long an order may stay PENDING before Orders asks Payments to close it (``PAYMENT_TIMEOUT``)."""
+    return float(env.get("ORDERS_PAYMENT_DEADLINE_SECONDS", 120))

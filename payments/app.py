@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from sanic import Sanic
 
-from messaging.runtime import Messaging, Subscription
+from messaging.runtime import FailureTables, Messaging, Subscription
 from payments import api, handlers, service, settings
-from payments.models import Inbox, Outbox
-from servicekit import service_app
+from payments.models import DeadLetter, Inbox, MessageRetry, Outbox, PaymentsIdempotencyKey
+from servicekit import idempotency, service_app
 from servicekit.settings import ServiceSettings
 
 
 def create_app(config: ServiceSettings | None = None) -> Sanic:
     config = config or settings.from_env()
     messaging = Messaging(
+        service=config.name,
         kafka=config.kafka,
         dsn=config.database_url,
         outbox=Outbox,
@@ -25,7 +26,10 @@ def create_app(config: ServiceSettings | None = None) -> Sanic:
                 publishes=True,
             )
         ],
+        failures=FailureTables(retries=MessageRetry, dead_letters=DeadLetter),
+        retry_policy=config.retry_policy,
         inbox=Inbox,
+        cleanups=[lambda: idempotency.delete_expired(PaymentsIdempotencyKey)],
         relay_batch=config.relay_batch,
         retention_seconds=config.retention_seconds,
     )

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from messaging.consumer import Handler
-from messaging.events import Envelope, PaymentRequested
+from messaging.consumer import Handler, Rejected
+from messaging.events import Envelope, PaymentExpireRequested, PaymentRequested
 from payments import service
+
+Settle = Callable[[BaseDBAsyncClient, Envelope, str], Awaitable[str | None]]
 
 
 def handlers(results_topic: str) -> dict[str, Handler]:
-    async def on_payment_requested(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> None:
-        for envelope in envelopes:
-            await service.settle_payment_request(conn, envelope, results_topic)
+    def each(settle: Settle) -> Handler:
+        async def handle(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
+            rejected = []
+            for envelope in envelopes:
+                if (reason := await settle(conn, envelope, results_topic)) is not None:
+                    rejected.append(Rejected(envelope, reason))
+            return rejected
 
-    return {PaymentRequested.TYPE: on_payment_requested}
+        return handle
+
+    return {
+        PaymentRequested.TYPE: each(service.settle_payment_request),
+        PaymentExpireRequested.TYPE: each(service.settle_expiry_request),
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from messaging import dead_letters, retries
 from messaging.inbox import InboxMessage
 from messaging.outbox import OutboxMessage
 from servicekit.idempotency import IdempotencyKey
@@ -58,3 +59,13 @@ class Inbox(InboxMessage):
 class PaymentsIdempotencyKey(IdempotencyKey):
     class Meta:
         table = "idempotency_keys"
+
+
+class MessageRetry(retries.MessageRetry):
+    class Meta:
+        table = "message_retries"
+
+
+class DeadLetter(dead_letters.DeadLetter):
+    class Meta:
+        table = "dead_letters"

@@ -12,7 +12,14 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Count
 
-from messaging.events import Envelope, Event, FailureReason, PaymentFailed, PaymentRequested, PaymentSucceeded
+from messaging.events import (
+    Envelope,
+    FailureReason,
+    PaymentExpireRequested,
+    PaymentFailed,
+    PaymentRequested,
+    PaymentSucceeded,
+)
 from messaging.inbox import first_delivery
 from messaging.outbox import enqueue, outbox_insert
 from payments.models import Account, Deposit, Inbox, Outbox, Payment
@@ -50,24 +57,60 @@ async def deposit(conn: BaseDBAsyncClient, *, user_id: str, amount: Decimal) -> 
     return account.balance
 
 
-async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, results_topic: str) -> None:
+async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, results_topic: str) -> str | None:
     """Decide one payment command, exactly once per order, and publish the decision through the outbox, in the
-    caller's transaction.
+    caller's transaction. Returns why the command was refused, if it was.
 
     The inbox makes a redelivered message a no-op; the ledger's primary key makes a second command for the same
-    order (under a new message id) unable to debit again: it re-announces the decision already taken.
+    order (under a new message id) unable to debit again: it re-announces the decision already taken, unless the
+    command names other money than the ledger holds for that order (then it is refused).
     """
     command = envelope.event
     assert isinstance(command, PaymentRequested)
     outcome = await _pay_once(conn, envelope, command, results_topic)
     if not outcome["first_delivery"]:
         log.info("payment command %s for order %s already handled", envelope.message_id, command.order_id)
-        return
+        return None
     if outcome["debited"]:
         log.info("order %s paid: %s debited from %s", command.order_id, command.amount, command.user_id)
-        return
-    result = await _refuse(conn, command) if outcome["claimed"] else await _decision_already_taken(conn, command)
-    await enqueue(Outbox, conn, results_topic, command.user_id, Envelope(result))
+        return None
+    if outcome["claimed"]:
+        await _announce(conn, results_topic, await _refuse(conn, command))
+        return None
+    return await _decision_already_taken(conn, command, results_topic)
+
+
+async def settle_expiry_request(conn: BaseDBAsyncClient, envelope: Envelope, results_topic: str) -> str | None:
+    """Close an order past its payment deadline: in the ledger, FAILED with PAYMENT_TIMEOUT only if the order has
+    no decision yet (then no payment command can debit it any more: the ledger's key holds), and announce whichever
+    decision stands, in the caller's transaction. Returns why the request was refused, if it was."""
+    request = envelope.event
+    assert isinstance(request, PaymentExpireRequested)
+    timed_out = PaymentFailed(request.order_id, request.user_id, request.amount, FailureReason.PAYMENT_TIMEOUT)
+    announce, announce_parameters = outbox_insert(
+        Outbox,
+        results_topic,
+        request.user_id,
+        Envelope(timed_out),
+        first_parameter=5,
+        only_if="EXISTS (SELECT FROM claimed)",
+    )
+    (outcome,) = await conn.execute_query_dict(
+        f"WITH first_delivery AS ({first_delivery(Inbox)}), "
+        "claimed AS (INSERT INTO payments (order_id, user_id, amount, status, failure_reason, message_id, created_at) "
+        "SELECT $2, $3, $4, 'FAILED', 'PAYMENT_TIMEOUT', message_id, now() FROM first_delivery "
+        "ON CONFLICT (order_id) DO NOTHING RETURNING order_id), "
+        f"announced AS ({announce}) "
+        "SELECT EXISTS (SELECT FROM first_delivery) AS first_delivery, EXISTS (SELECT FROM claimed) AS claimed",
+        [envelope.message_id, request.order_id, request.user_id, request.amount, *announce_parameters],
+    )
+    if not outcome["first_delivery"]:
+        log.info("expiry request %s for order %s already handled", envelope.message_id, request.order_id)
+        return None
+    if outcome["claimed"]:
+        log.info("order %s failed: %s", request.order_id, FailureReason.PAYMENT_TIMEOUT)
+        return None
+    return await _decision_already_taken(conn, request, results_topic)
 
 
 async def _pay_once(
@@ -98,7 +141,7 @@ async def _pay_once(
     return outcome
 
 
-async def _refuse(conn: BaseDBAsyncClient, command: PaymentRequested) -> Event:
+async def _refuse(conn: BaseDBAsyncClient, command: PaymentRequested) -> PaymentFailed:
     """The order was claimed but the debit found too little money, or no account at all."""
     has_account = await Account.filter(user_id=command.user_id).using_db(conn).exists()
     reason = FailureReason.INSUFFICIENT_FUNDS if has_account else FailureReason.ACCOUNT_NOT_FOUND
@@ -107,17 +150,30 @@ async def _refuse(conn: BaseDBAsyncClient, command: PaymentRequested) -> Event:
     return PaymentFailed(order_id=command.order_id, user_id=command.user_id, amount=command.amount, reason=reason)
 
 
-async def _decision_already_taken(conn: BaseDBAsyncClient, command: PaymentRequested) -> Event:
-    payment = await Payment.get(order_id=command.order_id).using_db(conn)
-    log.info("order %s was already decided (%s); not debiting again", command.order_id, payment.status)
+async def _decision_already_taken(
+    conn: BaseDBAsyncClient, asked: PaymentRequested | PaymentExpireRequested, results_topic: str
+) -> str | None:
+    """Announce again the decision the ledger holds for the order, unless ``asked`` is about other money than the
+    ledger's (another user or amount): that is refused, never answered with a decision about different money."""
+    payment = await Payment.get(order_id=asked.order_id).using_db(conn)
+    if (payment.user_id, payment.amount) != (asked.user_id, asked.amount):
+        return (
+            f"order {asked.order_id} is in the ledger as {payment.amount} for {payment.user_id}, "
+            f"not {asked.amount} for {asked.user_id}"
+        )
+    log.info("order %s was already decided (%s); not debiting again", asked.order_id, payment.status)
+    decision: PaymentSucceeded | PaymentFailed
     if payment.status == SUCCEEDED:
-        return PaymentSucceeded(order_id=payment.order_id, user_id=payment.user_id, amount=payment.amount)
-    return PaymentFailed(
-        order_id=payment.order_id,
-        user_id=payment.user_id,
-        amount=payment.amount,
-        reason=FailureReason(payment.failure_reason),
-    )
+        decision = PaymentSucceeded(order_id=payment.order_id, user_id=payment.user_id, amount=payment.amount)
+    else:
+        reason = FailureReason(payment.failure_reason)
+        decision = PaymentFailed(payment.order_id, payment.user_id, payment.amount, reason)
+    await _announce(conn, results_topic, decision)
+    return None
+
+
+async def _announce(conn: BaseDBAsyncClient, results_topic: str, decision: PaymentSucceeded | PaymentFailed) -> None:
+    await enqueue(Outbox, conn, results_topic, decision.user_id, Envelope(decision))
 
 
 async def summary() -> dict[str, Any]:

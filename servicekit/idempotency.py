@@ -4,7 +4,13 @@ response and has no second effect.
 Two steps. First a short transaction claims the key (or finds it): a different request under the same key is a
 422, a claim still in flight a 409, a finished one is replayed. Then the action runs, and its response is stored
 in the action's own transaction, so the effect and the remembered response commit together or not at all. An
-action that fails releases the claim; a claim whose process died is taken over after ``STALE_CLAIM``.
+action that fails releases the claim; a claim whose process died is taken over after ``STALE_CLAIM_SECONDS``.
+
+Each claim carries a token of its own, and a request completes or releases only the claim it holds: one that was
+taken over (its request outlived the stale window) can neither store its response over its successor's nor delete
+the successor's claim; it rolls its effect back and answers 409. The services' statement timeout keeps requests
+far shorter than that window anyway (``ServiceSettings.server_settings``). Keys older than ``WINDOW_SECONDS`` are
+deleted by the retention cleanup (``delete_expired``).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +30,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from messaging.context import in_own_context
+from messaging.retention import delete_older_than
 from servicekit.problems import BadRequest, Conflict, Unprocessable
 
 HEADER = "Idempotency-Key"
@@ -38,6 +46,7 @@ class IdempotencyKey(Model):
     user_id = fields.CharField(max_length=64)
     key = fields.CharField(max_length=255)
     fingerprint = fields.CharField(max_length=64)
+    claim = fields.UUIDField(null=True)
     status_code = fields.SmallIntField(null=True)
     response = fields.TextField(null=True)
     created_at = fields.DatetimeField()
@@ -100,42 +109,55 @@ async def run_once(
     if key is None:
         return Outcome(*await in_own_context(_in_transaction(action)))
     table = model._meta.db_table
-    if replay := await _claim(table, user_id, key, request_fingerprint):
+    claim = uuid.uuid4()
+    if replay := await _claim(table, user_id, key, request_fingerprint, claim):
         return replay
+    held = Claim(table, user_id, key, claim)
     try:
-        status, body = await in_own_context(_in_transaction(action, completes=(table, user_id, key)))
+        status, body = await in_own_context(_in_transaction(action, completes=held))
     except BaseException:
         await connections.get("default").execute_query(
-            f"DELETE FROM {table} WHERE user_id = $1 AND key = $2 AND completed_at IS NULL", [user_id, key]
+            f"DELETE FROM {table} WHERE user_id = $1 AND key = $2 AND claim = $3 AND completed_at IS NULL",
+            [user_id, key, claim],
         )
         raise
     return Outcome(status, body)
 
 
-async def _in_transaction(action: Action, completes: tuple[str, str, str] | None = None) -> tuple[int, dict]:
-    """The action, and the stored response of the key it ``completes`` (table, user, key), in one transaction."""
+@dataclass(frozen=True)
+class Claim:
+    table: str
+    user_id: str
+    key: str
+    token: uuid.UUID
+
+
+async def _in_transaction(action: Action, completes: Claim | None = None) -> tuple[int, dict]:
+    """The action, and the stored response of the claim it ``completes``, in one transaction. A claim that is no
+    longer this request's rolls the action back."""
     async with in_transaction() as conn:
         status, body = await action(conn)
         if completes:
-            table, user_id, key = completes
-            await conn.execute_query(
-                f"UPDATE {table} SET status_code = $1, response = $2, completed_at = now() "
-                "WHERE user_id = $3 AND key = $4",
-                [status, json.dumps(body), user_id, key],
+            stored = await conn.execute_query_dict(
+                f"UPDATE {completes.table} SET status_code = $1, response = $2, completed_at = now() "
+                "WHERE user_id = $3 AND key = $4 AND claim = $5 AND completed_at IS NULL RETURNING id",
+                [status, json.dumps(body), completes.user_id, completes.key, completes.token],
             )
+            if not stored:
+                raise Conflict(f"This request took too long: its {HEADER} was taken over by a retry of it.")
     return status, body
 
 
-async def _claim(table: str, user_id: str, key: str, request_fingerprint: str) -> Outcome | None:
-    """Claim the key for this request (None), or the outcome that answers it instead."""
+async def _claim(table: str, user_id: str, key: str, request_fingerprint: str, claim: uuid.UUID) -> Outcome | None:
+    """Claim the key for this request under the token ``claim`` (None), or the outcome that answers it instead."""
     db = connections.get("default")
     claimed = await db.execute_query_dict(
-        f"INSERT INTO {table} AS k (user_id, key, fingerprint, created_at) VALUES ($1, $2, $3, now()) "
-        "ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, created_at = now(), "
-        "status_code = NULL, response = NULL, completed_at = NULL "
+        f"INSERT INTO {table} AS k (user_id, key, fingerprint, claim, created_at) VALUES ($1, $2, $3, $6, now()) "
+        "ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, claim = EXCLUDED.claim, "
+        "created_at = now(), status_code = NULL, response = NULL, completed_at = NULL "
         "WHERE k.created_at < now() - make_interval(secs => $4) "
         "OR (k.completed_at IS NULL AND k.created_at < now() - make_interval(secs => $5)) RETURNING k.id",
-        [user_id, key, request_fingerprint, WINDOW_SECONDS, STALE_CLAIM_SECONDS],
+        [user_id, key, request_fingerprint, WINDOW_SECONDS, STALE_CLAIM_SECONDS, claim],
     )
     if claimed:
         return None
@@ -150,3 +172,8 @@ async def _claim(table: str, user_id: str, key: str, request_fingerprint: str) -
     if existing["status_code"] is None:
         raise Conflict(f"A request with this {HEADER} is still in progress.")
     return Outcome(existing["status_code"], json.loads(existing["response"]), replayed=True)
+
+
+async def delete_expired(model: type[IdempotencyKey]) -> int:
+    """Retention: keys whose window has passed answer nothing any more; they go, paced like the outbox cleanup."""
+    return await delete_older_than(model._meta.db_table, "id", "created_at", WINDOW_SECONDS)

@@ -1,12 +1,13 @@
 """The Orders consumer settles all the payment results of a poll in one statement: each PENDING order takes its
 own result, an order already settled keeps its status, and every order that moved is announced to the live
-sockets once."""
+sockets once. A result for an order Orders does not have, or about another user or amount, is refused."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -18,6 +19,8 @@ from orders.service import STATUS_CHANNEL, PaymentOutcome
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.usefixtures("orders_orm")
+
+FIVE = Decimal("5.00")
 
 
 async def new_order(orders_db: asyncpg.Pool, user_id: str, status: str = "PENDING") -> uuid.UUID:
@@ -64,10 +67,10 @@ async def test_a_poll_of_results_settles_each_pending_order_once(orders_db: asyn
         await service.apply_payment_results(
             conn,
             [
-                PaymentOutcome(paid, None),
-                PaymentOutcome(refused, FailureReason.ACCOUNT_NOT_FOUND),
-                PaymentOutcome(settled_before, None),
-                PaymentOutcome(paid, FailureReason.INSUFFICIENT_FUNDS),
+                PaymentOutcome(paid, user_id, FIVE, None),
+                PaymentOutcome(refused, user_id, FIVE, FailureReason.ACCOUNT_NOT_FOUND),
+                PaymentOutcome(settled_before, user_id, FIVE, None),
+                PaymentOutcome(paid, user_id, FIVE, FailureReason.INSUFFICIENT_FUNDS),
             ],
         )
 
@@ -83,3 +86,31 @@ async def test_a_poll_of_results_settles_each_pending_order_once(orders_db: asyn
         return heard if len(heard) >= 2 else []
 
     assert await eventually(heard_both) == sorted([str(paid), str(refused)])
+
+
+async def test_a_result_that_does_not_match_its_order_is_refused_and_the_rest_applied(orders_db: asyncpg.Pool) -> None:
+    user_id = f"results-{uuid.uuid4().hex[:12]}"
+    wrong_amount, wrong_user, good = [await new_order(orders_db, user_id) for _ in range(3)]
+    unknown = uuid.uuid4()
+
+    async with in_transaction() as conn:
+        refused = await service.apply_payment_results(
+            conn,
+            [
+                PaymentOutcome(wrong_amount, user_id, Decimal("5.01"), None),
+                PaymentOutcome(unknown, user_id, FIVE, None),
+                PaymentOutcome(wrong_user, "someone-else", FIVE, FailureReason.INSUFFICIENT_FUNDS),
+                PaymentOutcome(good, user_id, FIVE, None),
+            ],
+        )
+
+    assert refused == {
+        0: f"order {wrong_amount} is 5.00 for {user_id}, not 5.01 for {user_id}",
+        1: f"order {unknown} does not exist",
+        2: f"order {wrong_user} is 5.00 for {user_id}, not 5.00 for someone-else",
+    }
+    assert await statuses(orders_db, wrong_amount, wrong_user, good) == [
+        ("PENDING", None),
+        ("PENDING", None),
+        ("PAID", None),
+    ]

@@ -1,0 +1,41 @@
+"""The payment deadline: no order stays PENDING for ever. Orders never fails an order on its own word (Payments
+owns the money and decides once); it asks Payments to close the overdue ones, and applies the answer like any
+other payment result. While Payments is down, the order waits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from messaging.context import in_own_context
+from messaging.outbox import DATABASE_ERRORS
+from orders import service
+
+log = logging.getLogger("orders.deadline")
+
+
+class PaymentDeadline:
+    def __init__(self, deadline_seconds: float, commands_topic: str, announce: Callable[[], None]) -> None:
+        self.deadline_seconds = deadline_seconds
+        self._commands_topic = commands_topic
+        self._announce = announce
+        # An overdue order is asked about within a tenth of the deadline (at most 5 s) of falling due.
+        self._interval = min(5.0, deadline_seconds / 10)
+        self.asked = 0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                asked = await in_own_context(
+                    service.request_expiry_of_overdue(self.deadline_seconds, self._commands_topic)
+                )
+            except DATABASE_ERRORS as exc:
+                log.warning("looking for overdue orders failed: %s", exc)
+            else:
+                self.asked += len(asked)
+                if asked:
+                    self._announce()
+                if len(asked) == service.EXPIRY_BATCH:
+                    continue
+            await asyncio.sleep(self._interval)

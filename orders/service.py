@@ -149,7 +149,7 @@ async def request_expiry_of_overdue(
     another instance is asking about to that instance: instances never ask twice at once (and if a crash made one
     ask again, Payments' ledger would still decide once). Returns the orders asked about."""
     async with in_transaction() as conn:
-        _, overdue = await conn.execute_query(
+        overdue = await conn.execute_query_dict(
             "UPDATE orders SET expiry_requested_at = now() WHERE id IN (SELECT id FROM orders WHERE status = 'PENDING' "
             "AND coalesce(expiry_requested_at, created_at) < now() - make_interval(secs => $1) "
             "ORDER BY coalesce(expiry_requested_at, created_at) LIMIT $2 FOR UPDATE SKIP LOCKED) "

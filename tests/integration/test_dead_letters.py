@@ -18,7 +18,7 @@ from tests.integration.kafka_tools import producer, read_all
 
 POISON = {
     "malformed JSON": (b'{"message_id": "', "not JSON"),
-    "wrong schema": (None, "'amount' is not a valid Decimal"),
+    "wrong schema": (None, "'amount' must be a string"),
     "unknown type": (None, "unknown event type"),
 }
 

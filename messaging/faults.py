@@ -9,7 +9,8 @@ them), a fault point is one lookup in an empty frozenset and a handler fault one
 
 ``GOZON_HANDLER_FAULTS`` makes the consumer's handling of chosen events fail, as a handler bug would:
 ``payment.requested:alice=2`` raises ``InjectedFault`` on the first 2 attempts at every ``payment.requested`` of user
-``alice`` (and then lets it through), ``payment.succeeded:bob=always`` on every attempt.
+``alice`` (and then lets it through), ``payment.succeeded:bob=always`` on every attempt. A user id ending in ``*``
+is a prefix: ``payment.requested:broken-*=always`` fails the commands of every user whose id starts ``broken-``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ def before_handling(event_type: str, user_id: str | None, attempt: int) -> None:
     """Called by the consumer before it hands an event to its handler, ``attempt`` counting from 1."""
     if not _HANDLER_FAULTS or user_id is None:
         return
-    times = _HANDLER_FAULTS.get((event_type, user_id))
-    if times is not None and (times == ALWAYS or attempt <= times):
-        raise InjectedFault(f"handler fault for {event_type} of {user_id} (attempt {attempt})")
+    for (kind, pattern), times in _HANDLER_FAULTS.items():
+        if kind == event_type and _matches(pattern, user_id) and (times == ALWAYS or attempt <= times):
+            raise InjectedFault(f"handler fault for {event_type} of {user_id} (attempt {attempt})")
+
+
+def _matches(pattern: str, user_id: str) -> bool:
+    return user_id.startswith(pattern[:-1]) if pattern.endswith("*") else user_id == pattern

@@ -114,7 +114,8 @@ class LocalStack:
     @property
     def database_urls(self) -> dict[str, str]:
         return {
-            service: database_url(service, self.ports.postgres, self.extra_env or os.environ) for service in SERVICES
+            service: database_url(service, self.ports.postgres, {**os.environ, **self.extra_env})
+            for service in SERVICES
         }
 
     @property

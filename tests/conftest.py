@@ -21,6 +21,17 @@ from stack.local import ROOT, LocalStack, Ports
 Sanic.test_mode = True
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
+FLAKY_USERS, BROKEN_USERS = "fault-flaky-", "fault-broken-"
+FLAKY_ATTEMPTS = 2
+# The services of the session fail the handling of these users' events on purpose (messaging.faults): a flaky
+# user's command and result fail their first attempts, a broken user's command every one. Attempts run out fast.
+TEST_ENV = {
+    "GOZON_HANDLER_FAULTS": (
+        f"payment.requested:{FLAKY_USERS}*={FLAKY_ATTEMPTS},payment.succeeded:{FLAKY_USERS}*={FLAKY_ATTEMPTS},"
+        f"payment.requested:{BROKEN_USERS}*=always"
+    ),
+    "CONSUMER_RETRY_BUDGET_SECONDS": "2",
+}
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +41,11 @@ def infra() -> Iterator[LocalStack]:
     root = Path(tempfile.mkdtemp(prefix="gozon-test-"))
     root.chmod(0o755)
     stack = LocalStack(
-        data_dir=root, ports=Ports.free(), jar_cache=ROOT / ".data" / "kafka-dist", log_dir=ARTIFACTS / "logs"
+        data_dir=root,
+        ports=Ports.free(),
+        jar_cache=ROOT / ".data" / "kafka-dist",
+        log_dir=ARTIFACTS / "logs",
+        extra_env=dict(TEST_ENV),
     )
     try:
         stack.start_infrastructure()

@@ -56,7 +56,7 @@ async def test_amounts_accepted_as_number_or_string(api: httpx.AsyncClient, user
         ("abc", "not a number"),
         ("1_000", "digits grouped with _"),
         ("١٢", "digits of another script"),
-        ("１２", "full-width digits"),
+        ("\uff11\uff12", "full-width digits"),
         ("NaN", "not finite"),
         ("Infinity", "not finite"),
         (True, "a boolean"),

@@ -34,3 +34,14 @@ def test_handler_faults_parse_by_event_type_and_user() -> None:
         ("payment.requested", "alice"): 2,
         ("payment.failed", "bob"): faults.ALWAYS,
     }
+
+
+def test_a_handler_fault_fails_its_first_attempts_for_the_users_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults, "_HANDLER_FAULTS", faults._parse_handler_faults("payment.requested:broken-*=2"))
+
+    for attempt in (1, 2):
+        with pytest.raises(faults.InjectedFault):
+            faults.before_handling("payment.requested", "broken-7", attempt)
+    faults.before_handling("payment.requested", "broken-7", 3)
+    faults.before_handling("payment.requested", "healthy", 1)
+    faults.before_handling("payment.succeeded", "broken-7", 1)

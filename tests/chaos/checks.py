@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 from aiokafka.errors import KafkaError
 
+from messaging.dead_letters import Delivery
 from messaging.events import Envelope, InvalidMessage
 from messaging.topics import Topics, dead_letter_topic
 from tests.chaos import kafka_tools
@@ -27,6 +28,8 @@ from tests.chaos.cluster import ChaosCluster
 from tests.chaos.faults import FaultInjector, FaultWindow
 from tests.chaos.findings import Findings
 from tests.chaos.load import Load, ServerError, User
+from tests.chaos.monitors import Stall
+from tests.chaos.poison import Poisoner
 
 log = logging.getLogger("chaos.checks")
 
@@ -34,6 +37,8 @@ MAX_SUBSET_ITEMS = 12
 # Generous: a replayed command costs a few milliseconds of one payments instance.
 REPLAY_SECONDS_PER_COMMAND = 0.01
 READY_TIMEOUT = 30.0
+REPLAY_HEADER = "gozon-replays"
+STOPPING_FAULTS = ("kill-broker", "stop-postgres", "redeliver-from-earliest")
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,12 @@ class Snapshot:
 
 
 class Checks:
-    def __init__(self, cluster: ChaosCluster, topics: Topics, findings: Findings) -> None:
+    def __init__(self, cluster: ChaosCluster, topics: Topics, findings: Findings, awaiting_deadline: str) -> None:
         self.cluster = cluster
         self.topics = topics
         self.findings = findings
+        self.awaiting_deadline = awaiting_deadline
+        """A user-id prefix whose orders stay PENDING until the payment deadline closes them (poison.py)."""
         self.figures: dict[str, Any] = {}
 
     async def fetch(self, service: str, query: str, *args: object) -> list[asyncpg.Record]:
@@ -69,13 +76,23 @@ class Checks:
     # Draining -------------------------------------------------------------------------------------------------
 
     async def drained(self) -> bool:
-        """No order pending, no outbox row unpublished, no message a consumer group has not committed."""
-        [orders] = await self.fetch("orders", "SELECT count(*) FILTER (WHERE status = 'PENDING') AS n FROM orders")
+        """No order pending (but those that wait for their deadline), no outbox row or dead letter unpublished, no
+        message under retry, no message a consumer group has not committed."""
+        [orders] = await self.fetch(
+            "orders",
+            "SELECT count(*) AS n FROM orders WHERE status = 'PENDING' AND user_id NOT LIKE $1 || '%'",
+            self.awaiting_deadline,
+        )
         if orders["n"]:
             return False
         for service in ("orders", "payments"):
-            [outbox] = await self.fetch(service, "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")
-            if outbox["n"]:
+            [backlog] = await self.fetch(
+                service,
+                "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) "
+                "+ (SELECT count(*) FROM dead_letters WHERE published_at IS NULL) "
+                "+ (SELECT count(*) FROM message_retries) AS n",
+            )
+            if backlog["n"]:
                 return False
         for group, topic in (("orders", self.topics.payment_results), ("payments", self.topics.payment_commands)):
             if await kafka_tools.group_lag(self.cluster.bootstrap_servers, group, topic):
@@ -95,6 +112,23 @@ class Checks:
                 return None
             await asyncio.sleep(0.5)
         return round(time.monotonic() - started, 2)
+
+    async def wait_all_settled(self, timeout: float) -> None:
+        """Once drained, the orders left PENDING are those waiting for their payment deadline: within one deadline
+        (and the time to ask Payments), none may be left."""
+        started = time.monotonic()
+        while True:
+            try:
+                [pending] = await self.fetch("orders", "SELECT count(*) AS n FROM orders WHERE status = 'PENDING'")
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("pending check failed: %s", exc)
+            else:
+                if not pending["n"]:
+                    self.figures["deadline_wait_seconds"] = round(time.monotonic() - started, 1)
+                    return
+            if time.monotonic() - started > timeout:
+                return  # the orders check names each stuck one
+            await asyncio.sleep(0.5)
 
     async def _drained_safely(self) -> bool:
         try:
@@ -155,7 +189,10 @@ class Checks:
             if row["status"] == "PENDING":
                 self.findings.violation("stuck order", f"{row['id']} of {row['user_id']} still PENDING")
             not_found = row["failure_reason"] == "ACCOUNT_NOT_FOUND"
-            if not_found != (row["user_id"] in without_account) and row["status"] != "PENDING":
+            # Any order may time out (if its payment waited past the deadline, during a fault); else the reason says
+            # whether the user had an account.
+            timed_out = row["failure_reason"] == "PAYMENT_TIMEOUT"
+            if not timed_out and not_found != (row["user_id"] in without_account) and row["status"] != "PENDING":
                 self.findings.violation("wrong outcome", f"{row['id']} of {row['user_id']}: {row['status']}")
         for row in by_description.values():
             self.findings.violation("unrequested order", f"{row['id']} ({row['description']})")
@@ -167,6 +204,7 @@ class Checks:
             "paid": statuses["PAID"],
             "failed": statuses["FAILED"],
             "pending": statuses["PENDING"],
+            "timed_out": sum(1 for row in orders if row["failure_reason"] == "PAYMENT_TIMEOUT"),
             "idempotent_replays": load.replays,
         }
 
@@ -240,10 +278,20 @@ class Checks:
         async with kafka_tools.admin(self.cluster.bootstrap_servers) as client:
             committed = await kafka_tools.committed_offsets(client, "payments", topic)
         records = await kafka_tools.read_topic(self.cluster.bootstrap_servers, topic)
+        # A message dead-lettered or under retry was given up on, or will be tried again, on purpose.
+        set_aside = {
+            (row["source_partition"], row["source_offset"])
+            for table in ("dead_letters", "message_retries")
+            for row in await self.fetch(
+                "payments", f"SELECT source_partition, source_offset FROM {table} WHERE source_topic = $1", topic
+            )
+        }
         delivered = {
             message_id: record
             for record in records
-            if record.offset < committed.get(record.partition, 0) and (message_id := _valid_message_id(record.value))
+            if record.offset < committed.get(record.partition, 0)
+            and (record.partition, record.offset) not in set_aside
+            and (message_id := _valid_message_id(record.value))
         }
         handled = await self.fetch(
             "payments", "SELECT message_id FROM inbox WHERE message_id = ANY($1::uuid[])", list(delivered)
@@ -263,17 +311,107 @@ class Checks:
             outbox = await self.fetch(service, "SELECT id, message_id, key, published_at FROM outbox ORDER BY id")
             records = await kafka_tools.read_topic(self.cluster.bootstrap_servers, topic)
             figures[topic] = self._topic(service, topic, outbox, records, real_users)
-        for topic, poisoned in injector.poisoned.items():
-            dead = {
-                record.value
-                for record in await kafka_tools.read_topic(self.cluster.bootstrap_servers, dead_letter_topic(topic))
-            }
-            for value in dead - poisoned:
-                self.findings.violation("unexpected dead letter", f"{dead_letter_topic(topic)}: {value[:300]!r}")
-            for value in poisoned - dead:
-                self.findings.violation("poison not dead-lettered", f"{topic}: {value[:300]!r}")
-            figures[dead_letter_topic(topic)] = len(dead)
         self.figures["topics"] = figures
+
+    # Dead letters ---------------------------------------------------------------------------------------------
+
+    async def dead_letters(self, poisoner: Poisoner, synthetic_orders: set[uuid.UUID], max_attempts: int) -> None:
+        """Every bad message the harness produced is exactly one dead letter, of the service that consumes its
+        topic; every command of the broken user is one too (or two, when a relay crash published it twice), after
+        all its attempts; the results of the concurrent pairs' orders, which Orders never had, are refused by Orders;
+        nothing else is a dead letter. And every letter is on its topic's .dlq twin, byte for byte."""
+        letters = {
+            service: await self.fetch(
+                service,
+                "SELECT id, source_topic, payload, type, order_id, message_id, attempts, reason FROM dead_letters",
+            )
+            for service in ("orders", "payments")
+        }
+        by_value: dict[tuple[str, bytes], list[asyncpg.Record]] = defaultdict(list)
+        for service, rows in letters.items():
+            for row in rows:
+                by_value[(service, bytes(row["payload"] or b""))].append(row)
+        explained: set[tuple[str, int]] = set()
+        for injected in poisoner.injected:
+            found = by_value.get((injected.service, injected.value), [])
+            if len(found) != 1:
+                self.findings.violation(
+                    "poison not dead-lettered once",
+                    f"{injected.kind} on {injected.topic}: {len(found)} letters in {injected.service} for "
+                    f"{injected.value[:200]!r}",
+                )
+            explained |= {(injected.service, row["id"]) for row in found}
+        broken = {uuid.UUID(order.order_id) for order in poisoner.broken_orders if order.order_id}
+        explained |= self._expected_letters(letters["payments"], "payments", broken, "payment.requested", max_attempts)
+        explained |= self._expected_letters(letters["orders"], "orders", synthetic_orders, None, None)
+        for service, rows in letters.items():
+            for row in rows:
+                if (service, row["id"]) not in explained:
+                    self.findings.violation(
+                        "unexpected dead letter",
+                        f"{service} letter {row['id']}: {row['reason']} {row['payload'][:200]!r}",
+                    )
+        await self._dead_letter_topics(letters)
+        self.figures["dead_letters"] = {service: len(rows) for service, rows in letters.items()}
+
+    def _expected_letters(
+        self,
+        rows: list[asyncpg.Record],
+        service: str,
+        orders: set[uuid.UUID],
+        kind: str | None,
+        attempts: int | None,
+    ) -> set[tuple[str, int]]:
+        """The letters of ``orders`` (each has at least one, all of one message id), after ``attempts`` attempts."""
+        of_order: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
+        for row in rows:
+            if row["order_id"] in orders and (kind is None or row["type"] == kind):
+                of_order[row["order_id"]].append(row)
+        for order_id in orders:
+            found = of_order.get(order_id, [])
+            if not found or len({row["message_id"] for row in found}) != 1:
+                self.findings.violation("expected dead letter", f"{service}: order {order_id} has {len(found)} letters")
+            for row in found:
+                if attempts is not None and row["attempts"] != attempts:
+                    self.findings.violation("wrong attempts", f"{service} letter {row['id']}: {row['attempts']}")
+        return {(service, row["id"]) for found in of_order.values() for row in found}
+
+    async def _dead_letter_topics(self, letters: dict[str, list[asyncpg.Record]]) -> None:
+        """Each letter is on ``<topic>.dlq`` (a relay crash may copy it twice, under the same ``dlq.letter``) with
+        the original bytes; nothing else is there."""
+        stored = {(service, str(row["id"])): row for service, rows in letters.items() for row in rows}
+        copied: set[tuple[str, str]] = set()
+        for topic in (self.topics.payment_commands, self.topics.payment_results):
+            for record in await kafka_tools.read_topic(self.cluster.bootstrap_servers, dead_letter_topic(topic)):
+                headers = {name: value.decode(errors="replace") for name, value in record.headers}
+                letter = (headers.get("dlq.service", "?"), headers.get("dlq.letter", "?"))
+                row = stored.get(letter)
+                if row is None or bytes(row["payload"] or b"") != record.value or row["source_topic"] != topic:
+                    self.findings.violation("unexpected dead letter", f"{dead_letter_topic(topic)}: {letter}")
+                copied.add(letter)
+        for letter in stored.keys() - copied:
+            self.findings.violation("dead letter not on its topic", f"{letter}")
+
+    async def special_orders(self, poisoner: Poisoner) -> None:
+        """The flaky user's orders were paid despite their handlers' first failures; the broken user's were closed
+        by the deadline, FAILED with PAYMENT_TIMEOUT (the ledger and balance checks say: once, with no debit)."""
+        expected = [(order, "PAID", None) for order in poisoner.flaky_orders]
+        expected += [(order, "FAILED", "PAYMENT_TIMEOUT") for order in poisoner.broken_orders]
+        ids = [uuid.UUID(order.order_id) for order, _, _ in expected if order.order_id]
+        rows = {
+            row["id"]: row
+            for row in await self.fetch(
+                "orders", "SELECT id, status, failure_reason FROM orders WHERE id = ANY($1::uuid[])", ids
+            )
+        }
+        for order, status, reason in expected:
+            row = rows.get(uuid.UUID(order.order_id or ""))
+            if row is None or (row["status"], row["failure_reason"]) != (status, reason):
+                self.findings.violation("wrong special outcome", f"{order.user_id} {order.order_id}: {_row(row)}")
+        self.figures["special_orders"] = {
+            "flaky_paid": len(poisoner.flaky_orders),
+            "broken_timed_out": len(poisoner.broken_orders),
+        }
 
     def _topic(
         self,
@@ -342,6 +480,17 @@ class Checks:
                 )
         self.figures["server_errors"] = {"during_faults": during, "outside_faults": len(errors) - during}
 
+    def stalls(self, stalls: list[Stall], windows: list[FaultWindow], grace: float) -> None:
+        """Orders kept settling: a stall is only allowed while the broker or the database was down, or the payments
+        group was stopped for a rewind (a bad message, whatever it is, may not hold the others up)."""
+        stopping = [window for window in windows if window.kind in STOPPING_FAULTS]
+        for stall in stalls:
+            if not any(window.covers(stall.started, stall.ended, grace) for window in stopping):
+                self.findings.violation(
+                    "settlement stalled",
+                    f"no order settled for {stall.longest:.1f}s from {stall.started:.3f} to {stall.ended:.3f}",
+                )
+
     # Replay ---------------------------------------------------------------------------------------------------
 
     async def snapshot(self) -> Snapshot:
@@ -354,6 +503,29 @@ class Checks:
             orders={row["id"]: row["status"] for row in orders},
         )
 
+    async def replay_dead_letters(self, drain_timeout: float) -> None:
+        """As an operator would once the cause is fixed: every dead letter's original key, headers and bytes sent
+        again to its source topic. The inbox, the ledger and the checks make it change nothing: not a cent moves
+        (an invalid or refused message is dead-lettered again; the broken user's commands find their orders
+        decided)."""
+        before = await self.snapshot()
+        letters = [
+            (row["source_topic"], row["key"], row["payload"], Delivery.headers_from(row["headers"]))
+            for service in ("orders", "payments")
+            for row in await self.fetch(service, "SELECT source_topic, key, payload, headers FROM dead_letters")
+        ]
+        async with kafka_tools.producer(self.cluster.bootstrap_servers) as client:
+            acks = [
+                await client.send(topic, value, key=key, headers=[*headers, (REPLAY_HEADER, b"1")])
+                for topic, key, value, headers in letters
+            ]
+            await asyncio.gather(*acks)
+        drain = await self.wait_drained(drain_timeout)
+        if drain is None:
+            self.findings.violation("replay not drained", f"{len(letters)} dead letters replayed, not all consumed")
+        new_debits = self._compare("dead letters", before, await self.snapshot())
+        self.figures["dead_letter_replay"] = {"replayed": len(letters), "new_debits": new_debits}
+
     async def purge_inbox_and_replay(self, injector: FaultInjector, drain_timeout: float) -> None:
         """As retention would: forget every handled message id, then deliver every command again."""
         before = await self.snapshot()
@@ -362,7 +534,16 @@ class Checks:
         drain = await self.wait_drained(drain_timeout)
         if drain is None:
             self.findings.violation("replay not drained", f"{replayed} commands replayed, not all consumed")
-        after = await self.snapshot()
+        new_debits = self._compare("commands", before, await self.snapshot())
+        self.figures["replay"] = {
+            "inbox_rows_purged": purged,
+            "commands_replayed": replayed,
+            "new_debits": new_debits,
+            "drain_seconds": drain,
+        }
+
+    def _compare(self, replayed: str, before: Snapshot, after: Snapshot) -> int:
+        """New debits between the two snapshots (a violation if any), and any other change."""
         newly_paid = [
             order_id
             for order_id, (status, _) in after.payments.items()
@@ -377,18 +558,14 @@ class Checks:
         if new_debits:
             self.findings.violation(
                 "debit on replay",
-                f"{len(newly_paid)} orders newly paid; {sum(debited.values())} taken from {len(debited)} accounts",
+                f"replaying {replayed}: {len(newly_paid)} orders newly paid; "
+                f"{sum(debited.values())} taken from {len(debited)} accounts",
             )
         for name in ("payments", "balances", "orders"):
             if getattr(before, name) != getattr(after, name):
                 changed = _changed(getattr(before, name), getattr(after, name))
-                self.findings.violation("changed by replay", f"{name}: {changed[:5]}")
-        self.figures["replay"] = {
-            "inbox_rows_purged": purged,
-            "commands_replayed": replayed,
-            "new_debits": new_debits,
-            "drain_seconds": drain,
-        }
+                self.findings.violation("changed by replay", f"replaying {replayed}: {name}: {changed[:5]}")
+        return new_debits
 
 
 async def _ready(client: httpx.AsyncClient, url: str) -> int | str:

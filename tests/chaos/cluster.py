@@ -17,6 +17,7 @@ import httpx
 
 from stack import kafka
 from stack.local import ROOT, LocalStack, Ports, Process, free_ports
+from tests.chaos import poison
 from tests.chaos.config import ChaosConfig
 
 SERVICES = ("orders", "payments")
@@ -73,6 +74,10 @@ class ChaosCluster:
             "KAFKA_SESSION_TIMEOUT_MS": str(config.session_timeout_ms),
             "KAFKA_HEARTBEAT_INTERVAL_MS": str(config.heartbeat_interval_ms),
             "GOZON_FAULT_POINTS": "",
+            "GOZON_HANDLER_FAULTS": poison.handler_faults(config),
+            "ORDERS_PAYMENT_DEADLINE_SECONDS": str(config.payment_deadline),
+            "CONSUMER_RETRY_BUDGET_SECONDS": str(config.retry_budget),
+            "CONSUMER_MAX_ATTEMPTS": str(config.max_attempts),
             "LOG_LEVEL": "INFO",
         }
         for service in SERVICES:
@@ -122,6 +127,13 @@ class ChaosCluster:
         instance.process = self.stack.spawn_service(instance.service, port=instance.port, env=env)
         if not fault_points:
             await wait_healthy(instance.process)
+
+    async def fix_handlers(self) -> None:
+        """As a deploy of the fixed code would: every instance restarted without the handler faults."""
+        self.stack.extra_env["GOZON_HANDLER_FAULTS"] = ""
+        for instance in self.instances.values():
+            await self.stop_gracefully(instance)
+            await self.spawn(instance)
 
     async def kill(self, instance: Instance) -> None:
         """SIGKILL, as a crash would: no shutdown hook runs, nothing is flushed or committed."""

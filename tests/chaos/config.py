@@ -30,6 +30,15 @@ class ChaosConfig:
     burst: int
     """Events sent again under new ids just before a kill, so that the killed process is in the middle of work."""
     pause_seconds: float
+    special_orders: int = 2
+    """Orders a flaky-handler or broken-handler fault places for its user."""
+    payment_deadline: float = 20.0
+    """ORDERS_PAYMENT_DEADLINE_SECONDS of the run: the broken user's orders are closed this long after they were
+    placed (and any other order that waited that long for its payment)."""
+    retry_budget: float = 10.0
+    """CONSUMER_RETRY_BUDGET_SECONDS, as the services' default: a bad message is given up on after it."""
+    max_attempts: int = 5
+    """CONSUMER_MAX_ATTEMPTS, as the services' default."""
     grace: float = 5.0
     """After a fault ends, how long a 5xx is still blamed on it (clients reconnecting, pools refilling)."""
     drain_timeout: float = 60.0
@@ -77,4 +86,6 @@ class ChaosConfig:
             republish=500,
             burst=100,
             pause_seconds=12.0,
+            special_orders=5,
+            payment_deadline=60.0,
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import signal
@@ -18,7 +17,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +24,7 @@ from aiokafka.errors import KafkaError
 
 from messaging.events import Envelope, Event, InvalidMessage, PaymentRequested
 from messaging.topics import Topics
-from tests.chaos import kafka_tools
+from tests.chaos import kafka_tools, poison
 from tests.chaos.cluster import ChaosCluster, Instance, InstanceFailed
 from tests.chaos.config import ChaosConfig
 
@@ -43,6 +41,7 @@ KINDS = (
     "redeliver-from-earliest",
     "republish-under-new-ids",
     "concurrent-pairs",
+    *poison.KINDS,
 )
 FAULT_POINTS = {
     "relay-crash-after-ack": "relay.after_ack",
@@ -121,6 +120,10 @@ def _targets(kind: str) -> tuple[str, ...]:
         return ("broker",)
     if kind == "stop-postgres":
         return ("postgres",)
+    if kind in ("flaky-handler", "broken-handler"):
+        return ("gateway",)
+    if kind in poison.KINDS:
+        return ("broker",)
     return ("payments",)
 
 
@@ -144,6 +147,7 @@ class FaultInjector:
         synthetic_users: list[tuple[str, bool]],
         real_users: set[str],
         verify_handled: Callable[[], Awaitable[None]],
+        poisoner: poison.Poisoner,
     ) -> None:
         self.config = config
         self.cluster = cluster
@@ -153,7 +157,7 @@ class FaultInjector:
         self.synthetic_users = synthetic_users
         self.real_users = real_users
         self._verify_handled = verify_handled
-        self.poisoned: dict[str, set[bytes]] = {}
+        self.poisoner = poisoner
         self.failed_starts = 0
         self.figures: Counter[str] = Counter()
         self._rng = random.Random(f"{config.seed}-messages")
@@ -196,7 +200,7 @@ class FaultInjector:
             "redeliver-from-earliest": self._redeliver_from_earliest,
             "republish-under-new-ids": self._republish_under_new_ids,
             "concurrent-pairs": self._concurrent_pairs,
-        }[kind]
+        }.get(kind, self._poison)
 
     # Processes ------------------------------------------------------------------------------------------------
 
@@ -356,25 +360,7 @@ class FaultInjector:
 
     # Poison -------------------------------------------------------------------------------------------------
 
-    async def poison(self) -> None:
-        """Messages no consumer can use, to each topic: they must end up in its dead-letter topic, and nothing
-        else may."""
-        async with kafka_tools.producer(self.cluster.bootstrap_servers) as producer:
-            for topic, event_type in (
-                (self.topics.payment_commands, "payment.requested"),
-                (self.topics.payment_results, "payment.succeeded"),
-            ):
-                values = _poison(event_type)
-                await asyncio.gather(*[await producer.send(topic, value, key=b"chaos-poison") for value in values])
-                self.poisoned[topic] = set(values)
-
-
-def _poison(event_type: str) -> list[bytes]:
-    header = {"version": 1, "occurred_at": datetime.now(UTC).isoformat(), "user_id": "chaos-poison"}
-    wrong_schema = header | {"message_id": str(uuid.uuid4()), "type": event_type, "order_id": "not-a-uuid"}
-    unknown_type = header | {"message_id": str(uuid.uuid4()), "type": "payment.refunded", "amount": "1.00"}
-    return [
-        b'{"message_id": "' + str(uuid.uuid4()).encode() + b'", "type": ',
-        json.dumps(wrong_schema | {"amount": 12.5}).encode(),
-        json.dumps(unknown_type).encode(),
-    ]
+    async def _poison(self, fault: PlannedFault, window: FaultWindow) -> None:
+        """Bad messages, or orders whose handling fails on purpose (tests/chaos/poison.py)."""
+        window.detail["messages"] = await self.poisoner.inject(fault.kind)
+        self.figures[fault.kind] += window.detail["messages"]

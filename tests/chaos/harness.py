@@ -1,9 +1,11 @@
-"""One chaos run from start to finish: start the system, load it while the faults run, let it drain, check
-everything, purge the inbox and replay every command, and report."""
+"""One chaos run from start to finish: start the system, load it while the faults run, let it drain, wait one
+payment deadline for the orders it must close, check everything, fix the broken handlers and replay every dead
+letter, purge the inbox and replay every command, and report."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
@@ -13,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from stack.local import ROOT
-from tests.chaos import service_logs
+from tests.chaos import poison, service_logs
 from tests.chaos.checks import Checks
 from tests.chaos.cluster import ChaosCluster
 from tests.chaos.config import ChaosConfig
 from tests.chaos.faults import FaultInjector, plan
 from tests.chaos.findings import Findings
 from tests.chaos.load import Load
-from tests.chaos.monitors import GroupMonitor, LedgerMonitor, running
+from tests.chaos.monitors import GroupMonitor, LedgerMonitor, SettlementMonitor, running
 
 log = logging.getLogger("chaos")
 
@@ -53,7 +55,9 @@ class ChaosRun:
         topics = cluster.stack.topics
         self.findings = Findings()
         self.load = Load(config, cluster.gateway_url, self.findings)
-        self.checks = Checks(cluster, topics, self.findings)
+        _, broken = poison.special_user_prefixes(config)
+        self.checks = Checks(cluster, topics, self.findings, awaiting_deadline=broken)
+        self.poisoner = poison.Poisoner(config, cluster.bootstrap_servers, topics, self.load)
         self.injector = FaultInjector(
             config,
             cluster,
@@ -61,8 +65,10 @@ class ChaosRun:
             synthetic_users=[(user.id, user.has_account) for user in self.load.synthetic_users],
             real_users=self.load.real_user_ids,
             verify_handled=self.checks.commands_handled,
+            poisoner=self.poisoner,
         )
         self.ledger = LedgerMonitor(cluster.database_url("payments"), self.findings)
+        self.settlement = SettlementMonitor(cluster.database_url("orders"), config.retry_budget + 2, broken)
         self.groups = GroupMonitor(
             cluster.bootstrap_servers, {"orders": topics.payment_results, "payments": topics.payment_commands}
         )
@@ -77,10 +83,13 @@ class ChaosRun:
                 self.drain = await self._load_under_faults()
                 if self.drain is None:
                     self.findings.violation("not drained", f"backlog left after {self.config.drain_timeout:.0f}s")
+                await self.checks.wait_all_settled(self.config.payment_deadline * 2 + self.config.retry_budget)
                 await self._check()
                 self.logs = service_logs.figures(self.log_dir)
                 pairs = {str(order.order_id) for order in self.injector.synthetic_orders}
                 self.raced = service_logs.raced(self.log_dir, pairs)
+                await self.injector.cluster.fix_handlers()
+                await self.checks.replay_dead_letters(self.config.drain_timeout)
                 await self.checks.purge_inbox_and_replay(self.injector, self.config.drain_timeout)
                 after_replay = service_logs.figures(self.log_dir)
                 self.checks.figures["replay"]["recognised_by_ledger"] = (
@@ -93,9 +102,10 @@ class ChaosRun:
         """Load until every fault ran and enough orders were accepted; then the seconds the backlog took to
         drain (None if it did not)."""
         users = asyncio.create_task(self.load.run())
+        settlement = asyncio.create_task(self.settlement.run())
         try:
             await asyncio.sleep(self.config.warmup)
-            await self.injector.poison()
+            await self.poisoner.unreadable()
             await self.injector.run(plan(self.config))
             log.info("faults done; %d orders accepted so far", self.load.accepted)
             enough = asyncio.create_task(self.load.enough.wait())
@@ -104,6 +114,9 @@ class ChaosRun:
         finally:
             self.load.stop()
             await users
+            settlement.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await settlement
         log.info("load stopped: %d orders placed, %d accepted", len(self.load.orders), self.load.accepted)
         return await self.checks.wait_drained(self.config.drain_timeout)
 
@@ -112,6 +125,10 @@ class ChaosRun:
         self.checks.server_errors(self.load.server_errors, self.injector.windows, self.config.grace)
         await self.checks.orders_and_ledger(self.load, self.injector)
         await self.checks.check_topics(self.load, self.injector)
+        synthetic = {order.order_id for order in self.injector.synthetic_orders}
+        await self.checks.dead_letters(self.poisoner, synthetic, self.config.max_attempts)
+        await self.checks.special_orders(self.poisoner)
+        self.checks.stalls(self.settlement.stalls, self.injector.windows, self.config.grace)
         await self.checks.commands_handled()
 
     def report(self) -> dict[str, Any]:
@@ -134,6 +151,13 @@ class ChaosRun:
             "http_statuses": {str(status): n for status, n in sorted(self.load.statuses.items())},
             "server_errors": figures.get("server_errors", {}),
             "invariant_samples": {"taken": self.ledger.samples, "missed_while_database_down": self.ledger.missed},
+            "settlement": {
+                "longest_wait_seconds": round(self.settlement.longest, 1),
+                "stalls": len(self.settlement.stalls),
+            },
+            "dead_letters": figures.get("dead_letters", {}),
+            "dead_letter_replay": figures.get("dead_letter_replay", {}),
+            "special_orders": figures.get("special_orders", {}),
             "time_to_drain_seconds": self.drain,
             "topics": figures.get("topics", {}),
             "replay": figures.get("replay", {}),

@@ -26,6 +26,7 @@ class Record:
     offset: int
     key: str | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ async def _read_range(consumer: AIOKafkaConsumer, tp: TopicPartition, start: int
     consumer.seek(tp, start)
     while start < end:
         batch = (await consumer.getmany(tp, timeout_ms=1_000, max_records=READ_BATCH)).get(tp, [])
-        records += [Record(tp.partition, r.offset, r.key.decode() if r.key else None, r.value) for r in batch]
+        records += [
+            Record(tp.partition, r.offset, r.key.decode() if r.key else None, r.value, tuple(r.headers or ()))
+            for r in batch
+        ]
         if batch:
             start = batch[-1].offset + 1
     return [record for record in records if record.offset < end]

@@ -89,6 +89,9 @@ class Load:
         self.users += [User(f"{prefix}-nacct{n}", has_account=False) for n in range(config.users_without_account)]
         self.synthetic_users = [User(f"{prefix}-pair{n}", has_account=True) for n in range(4)]
         self.synthetic_users.append(User(f"{prefix}-pair-nacct", has_account=False))
+        # Their orders are placed by the poison faults; the services fail their handling on purpose (poison.py).
+        self.flaky_user = User(f"{prefix}-flaky", has_account=True)
+        self.broken_user = User(f"{prefix}-broken", has_account=True)
         self.orders: list[OrderRequest] = []
         self.accepted = 0
         self.replays = 0
@@ -109,16 +112,26 @@ class Load:
     def real_user_ids(self) -> set[str]:
         return {user.id for user in self.users}
 
+    @property
+    def special_users(self) -> list[User]:
+        return [self.flaky_user, self.broken_user]
+
     async def close(self) -> None:
         await self._client.aclose()
 
     # Sessions -------------------------------------------------------------------------------------------------
 
     async def prepare_synthetic_users(self) -> None:
-        """Accounts with more money than the concurrent pairs will ever take, for users no order belongs to."""
-        for user in self.synthetic_users:
+        """Accounts with more money than the concurrent pairs will ever take, for users no order belongs to, and
+        for the special users, so that only the faults can keep their orders from being paid."""
+        for user in [*self.synthetic_users, *self.special_users]:
             if user.has_account:
                 await self._open_account(user, SYNTHETIC_FUNDS)
+
+    async def place(self, user: User, rng: random.Random) -> OrderRequest | None:
+        """One order for ``user``, outside the sessions; None when its outcome stayed unknown."""
+        order = await self._order(user, rng, counted=False)
+        return order if order.order_id else None
 
     async def run(self) -> None:
         """Sessions until ``stop()``; each finishes (or gives up on) the request it is making."""
@@ -171,8 +184,8 @@ class Load:
         else:
             self._unexpected(response, "depositing")
 
-    async def _order(self, user: User, rng: random.Random) -> None:
-        key = str(uuid.uuid4()) if rng.random() < 0.8 else None
+    async def _order(self, user: User, rng: random.Random, counted: bool = True) -> OrderRequest:
+        key = str(uuid.uuid4()) if rng.random() < 0.8 or not counted else None
         order = OrderRequest(user.id, _money(rng, 1, 80), f"chaos {uuid.uuid4()}", key)
         self.orders.append(order)
         if key:
@@ -182,18 +195,20 @@ class Load:
             if response is not None and response.status_code >= 500:
                 response = None
         if response is None:
-            return
+            return order
         if response.status_code != 201:
             self._unexpected(response, "placing an order")
-            return
+            return order
         created = response.json()
         if (created["status"], created["amount"], created["user_id"]) != ("PENDING", str(order.amount), user.id):
             self.findings.violation("wrong order created", f"{order.body} for {user.id} -> {created}")
         order.order_id = created["id"]
         user.last_order = order
-        self.accepted += 1
-        if self.accepted >= self.config.orders:
-            self.enough.set()
+        if counted:
+            self.accepted += 1
+            if self.accepted >= self.config.orders:
+                self.enough.set()
+        return order
 
     async def _repeat(self, order: OrderRequest) -> None:
         """The same request under the same key: the first answer again, and no second order."""

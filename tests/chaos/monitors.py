@@ -1,12 +1,15 @@
 """What is watched every second while the faults run: the ledger's invariants, in one consistent snapshot of
-the payments database, and the consumer groups' membership (each change of a stable group is a rebalance)."""
+the payments database; whether orders keep settling (a bad message must never hold the others up for longer than
+the retry budget); and the consumer groups' membership (each change of a stable group is a rebalance)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -71,6 +74,65 @@ class LedgerMonitor:
             )
 
 
+# How long no order has settled while one has been waiting: 0 when none waits.
+SETTLEMENT_STALL = """
+SELECT coalesce(extract(epoch FROM now() - greatest(
+    (SELECT max(updated_at) FROM orders WHERE status <> 'PENDING'),
+    (SELECT min(created_at) FROM orders WHERE status = 'PENDING' AND user_id NOT LIKE $1 || '%')
+)), 0) AS seconds
+WHERE EXISTS (SELECT FROM orders WHERE status = 'PENDING' AND user_id NOT LIKE $1 || '%')
+"""
+
+
+@dataclass
+class Stall:
+    started: float
+    ended: float
+    longest: float
+
+
+class SettlementMonitor:
+    """Records each stretch during which an order waited and none settled for longer than ``limit`` seconds.
+    Orders whose user id starts with ``awaiting_deadline`` wait on purpose and are left out."""
+
+    def __init__(self, dsn: str, limit: float, awaiting_deadline: str) -> None:
+        self._dsn = dsn
+        self._limit = limit
+        self._awaiting_deadline = awaiting_deadline
+        self._current: Stall | None = None
+        self.stalls: list[Stall] = []
+        self.longest = 0.0
+
+    async def run(self) -> None:
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                try:
+                    conn = conn if conn and not conn.is_closed() else await asyncpg.connect(self._dsn, timeout=2)
+                    seconds = float(await conn.fetchval(SETTLEMENT_STALL, self._awaiting_deadline, timeout=5) or 0)
+                    self._observe(seconds)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                    if conn:
+                        conn.terminate()
+                    conn = None
+                await asyncio.sleep(INTERVAL)
+        finally:
+            self._observe(0.0)
+            if conn:
+                conn.terminate()
+
+    def _observe(self, seconds: float) -> None:
+        self.longest = max(self.longest, seconds)
+        now = time.time()
+        if seconds > self._limit:
+            if self._current is None:
+                self._current = Stall(now - seconds + self._limit, now, seconds)
+                self.stalls.append(self._current)
+            self._current.ended, self._current.longest = now, max(self._current.longest, seconds)
+        else:
+            self._current = None
+
+
 class GroupMonitor:
     """Counts rebalances as changes between the stable memberships seen; two within one second count once."""
 
@@ -103,7 +165,7 @@ class GroupMonitor:
 
 
 @contextlib.asynccontextmanager
-async def running(*monitors: LedgerMonitor | GroupMonitor) -> AsyncIterator[None]:
+async def running(*monitors: LedgerMonitor | GroupMonitor | SettlementMonitor) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(monitor.run()) for monitor in monitors]
     try:
         yield

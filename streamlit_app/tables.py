@@ -11,7 +11,11 @@ from pandas.io.formats.style import Styler
 from streamlit_app.api_client import Order
 
 STATUS_COLOURS = {"PENDING": "#b45309", "PAID": "#15803d", "FAILED": "#b91c1c"}
-FAILURE_REASONS = {"INSUFFICIENT_FUNDS": "Insufficient funds", "ACCOUNT_NOT_FOUND": "No account"}
+FAILURE_REASONS = {
+    "INSUFFICIENT_FUNDS": "Insufficient funds",
+    "ACCOUNT_NOT_FOUND": "No account",
+    "PAYMENT_TIMEOUT": "Payment timed out",
+}
 TIME_FORMAT = "YYYY-MM-DD HH:mm:ss"
 
 

@@ -108,8 +108,9 @@ command AS (INSERT INTO outbox (message_id, topic, key, lane, payload, created_a
 SELECT id AS order_id FROM new_order \\gset
 SELECT pg_notify(:outbox_channel, 'bench');
 BEGIN;
-WITH settled AS (UPDATE orders SET status = 'PAID', failure_reason = NULL, updated_at = now()
-    WHERE id = :order_id AND status = 'PENDING' RETURNING id, user_id)
+WITH checked AS (SELECT id FROM orders WHERE id = :order_id AND user_id = :user AND amount = :amount),
+settled AS (UPDATE orders SET status = 'PAID', failure_reason = NULL, updated_at = now()
+    FROM checked WHERE orders.id = checked.id AND orders.status = 'PENDING' RETURNING orders.id, orders.user_id)
 SELECT pg_notify(:status_channel, json_build_object('order_id', id, 'user_id', user_id)::text) FROM settled;
 COMMIT;
 """

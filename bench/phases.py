@@ -1,7 +1,7 @@
-"""The measurements, one method per figure of the issue: the PostgreSQL bound, saturation, latency at a fixed
-rate (with relay lag), gateway overhead, and the profile of the hot path; the PostgreSQL ceiling for Gozon's own
-statements, the live-status sockets and retention while writing have modules of their own (``bench.ceiling``,
-``bench.live``, ``bench.retention``)."""
+"""The measurements, one method per figure: the PostgreSQL bound, saturation, latency at a fixed rate (with relay
+lag), gateway overhead, and the profile of the hot path; the PostgreSQL ceiling for Gozon's own statements, latency
+with poison messages, the live-status sockets and retention while writing have modules of their own
+(``bench.ceiling``, ``bench.poison``, ``bench.live``, ``bench.retention``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,14 @@ from bench.live import LiveStatus
 from bench.load import LoadRecord, closed_loop, open_loop, summary_ms
 from bench.observe import Observer
 from bench.pgbench import Pgbench, cluster_cpu_seconds
+from bench.poison import Poison
 from bench.progress import Progress
 from bench.retention import Retention
 from bench.workload import DEPOSIT_BODY, JSON, Created, ids_of, order_reader, order_sender, per_unit_ms
 from stack.local import ROOT, LocalStack, Process
 
 SERVICES = ("payments", "orders", "gateway")
+Alongside = Callable[[Created, float], Awaitable[None]]
 # A step kept up when it settled at least this share of its offered rate (the first seconds are left out, and the
 # settled count is of a 10 s window, so a step that kept up is within a few per cent of its rate).
 KEPT_UP = 0.95
@@ -248,14 +250,17 @@ class Bench:
 
     # 3 + 5. Latency at a fixed rate, relay lag --------------------------------------------------------------
 
-    async def fixed_rate(self) -> tuple[dict[str, Any], Created]:
+    async def fixed_rate(self, alongside: Alongside | None = None, label: str = "") -> tuple[dict[str, Any], Created]:
+        """Orders at ``fixed_rate`` for ``fixed_seconds``, and how long each took to settle; ``alongside`` runs
+        during the load, given the orders created so far and the load's duration."""
         created: Created = []
         record = LoadRecord()
         rate, seconds = self.plan.fixed_rate, self.plan.fixed_seconds
         sessions_before = await self.observer.sessions()
         before = self.groups.cpu_snapshot()
-        async with self.progress.phase(f"fixed rate {rate:.0f}/s", seconds, record.status):
-            await open_loop(rate, seconds, order_sender(self.gateway, self.users, created), record)
+        load = open_loop(rate, seconds, order_sender(self.gateway, self.users, created), record)
+        async with self.progress.phase(f"fixed rate {rate:.0f}/s {label}".rstrip(), seconds, record.status):
+            await asyncio.gather(load, *([alongside(created, seconds)] if alongside else []))
         cpu = procs.cpu_share(before, self.groups.cpu_snapshot())
         sessions_after = await self.observer.sessions()
         async with self.progress.phase("waiting for settlement"):
@@ -326,6 +331,7 @@ class Bench:
         ceiling = await Ceiling(self).measure()
         saturation = await self.saturation()
         fixed, created = await self.fixed_rate()
+        poison = await Poison(self).measure()
         gateway = await self.gateway_overhead(created)
         live = await LiveStatus(self).measure()
         # Last: the deletes leave dead rows and WAL behind, which the phase vacuums away but not all of.
@@ -335,6 +341,7 @@ class Bench:
             "ceiling": ceiling,
             "saturation": saturation,
             "fixed_rate": fixed,
+            "poison": poison,
             "gateway": gateway,
             "live": live,
             "retention": retention,

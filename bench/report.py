@@ -40,6 +40,8 @@ FIGURES = (
     Figure("settle_p50_ms", "Create -> settled p50 @ fixed rate", "ms"),
     Figure("settle_p95_ms", "Create -> settled p95", "ms"),
     Figure("settle_p99_ms", "Create -> settled p99", "ms", "<= 50"),
+    Figure("poison_settle_p99_ms", "Create -> settled p99, 1 bad message/s", "ms"),
+    Figure("poison_settle_p99_ratio", "  with poison / without", "ratio", "<= 1.5"),
     Figure("post_p50_ms", "POST /orders response p50", "ms"),
     Figure("post_p95_ms", "POST /orders response p95", "ms"),
     Figure("post_p99_ms", "POST /orders response p99", "ms"),
@@ -109,6 +111,7 @@ def figures_of(run: dict[str, Any]) -> dict[str, float | None]:
         "settled_to_ceiling_ratio": _ratio(saturation["peak_settled_per_s"], ceiling["orders_per_s"]),
         **{f"settle_{p}_ms": fixed["settle_ms"][p] for p in ("p50", "p95", "p99")},
         **{f"post_{p}_ms": fixed["post_ms"][p] for p in ("p50", "p95", "p99")},
+        **poison_figures(run),
         "direct_get_rps": gateway["direct"]["requests_per_s"],
         "gateway_get_rps": gateway["gateway"]["requests_per_s"],
         "gateway_to_direct_ratio": gateway["ratio"],
@@ -180,6 +183,37 @@ def _stage_medians(rounds: list[dict[str, dict[str, float | None]]]) -> dict[str
     return {stage: {q: median([stages[stage][q] for stages in rounds]) for q in ("p50", "p99")} for stage in rounds[0]}
 
 
+def poison_figures(run: dict[str, Any]) -> dict[str, float | None]:
+    poisoned = run["poison"]["settle_ms"]["p99"]
+    return {
+        "poison_settle_p99_ms": poisoned,
+        "poison_settle_p99_ratio": _ratio(poisoned, run["fixed_rate"]["settle_ms"]["p99"]),
+    }
+
+
+def _poison_checks(poison: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "poison_requests_accounted": poison["sent"] == poison["created"] + poison["errors"],
+        "poison_all_settled": poison["orders"]["PENDING"] == 0,
+        "poison_each_dead_lettered_once": poison["dead_lettered"] == sum(poison["injected"].values()),
+    }
+
+
+def poison_accounted(run: dict[str, Any]) -> bool:
+    return all(_poison_checks(run["poison"]).values())
+
+
+def poison_summary(run: dict[str, Any]) -> list[str]:
+    figures, poison = poison_figures(run), run["poison"]
+    return [
+        f"create -> settled p99 without poison    {run['fixed_rate']['settle_ms']['p99']} ms",
+        f"create -> settled p99 with 1 bad msg/s  {figures['poison_settle_p99_ms']} ms",
+        f"  ratio                                 {figures['poison_settle_p99_ratio']}",
+        f"bad messages injected / dead letters    {sum(poison['injected'].values())} / {poison['dead_lettered']}",
+        *(f"  {check}: {'ok' if ok else 'FAILED'}" for check, ok in _poison_checks(poison).items()),
+    ]
+
+
 def checks_of(run: dict[str, Any]) -> dict[str, bool]:
     """Bookkeeping that must add up whatever the speed: every request answered or failed, every created order
     found in the database and settled."""
@@ -189,6 +223,7 @@ def checks_of(run: dict[str, Any]) -> dict[str, bool]:
         "fixed_rate_requests_accounted": fixed["sent"] == fixed["created"] + fixed["errors"],
         "fixed_rate_orders_found": fixed["created"] == sum(fixed["orders"].values()),
         "fixed_rate_all_settled": fixed["orders"]["PENDING"] == 0,
+        **_poison_checks(run["poison"]),
         **_saturation_checks(saturation),
         "live_all_sockets_opened": live["open"]["failed"] == 0,
         "live_requests_accounted": live["sent"] == live["created"] + live["errors"],

@@ -2,8 +2,8 @@
 measures it, and writes ``bench/results/<date>.json``, the table, and the README's latest-results section.
 
 ``--quick`` is a smoke run of a few seconds per phase whose results go to ``.data/bench/`` instead, as do those of
-``--only retention`` and ``--only saturation`` (with the PostgreSQL bound it is set against), which measure that
-phase alone and print its own figures.
+``--only retention``, ``--only saturation`` (with the PostgreSQL bound it is set against) and ``--only poison``
+(with the fixed-rate probe it is set against), which measure that phase alone and print its own figures.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any
 
 import uvloop
 
-from bench import procs, report, retention
+from bench import poison, procs, report, retention
 from bench.observe import Observer
 from bench.phases import Bench, Plan
+from bench.poison import Poison
 from bench.retention import SERVICE_RETENTION_SECONDS, Retention
 from stack.local import ROOT, LocalStack, Ports
 
@@ -32,10 +33,14 @@ log = logging.getLogger("bench")
 RESULTS = ROOT / "bench" / "results"
 QUICK_RESULTS = ROOT / ".data" / "bench"
 README = ROOT / "bench" / "README.md"
-ONLY_PHASES = ["retention", "saturation"]
+ONLY_PHASES = ["retention", "saturation", "poison"]
 # The services' own retention keeps rows longer than the retention phase's seeded ones are old, so it is the
 # bench that deletes them, while it measures.
-SERVICE_ENV = {f"{service}_RETENTION_SECONDS": str(SERVICE_RETENTION_SECONDS) for service in ("ORDERS", "PAYMENTS")}
+# The poison phase's broken user needs a handler that always fails: one lookup per message for every other user.
+SERVICE_ENV = {
+    **{f"{service}_RETENTION_SECONDS": str(SERVICE_RETENTION_SECONDS) for service in ("ORDERS", "PAYMENTS")},
+    "GOZON_HANDLER_FAULTS": poison.HANDLER_FAULTS,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,6 +71,9 @@ async def one_round(bench: Bench, only: str | None) -> dict[str, Any]:
         return {"retention": await Retention(bench).measure()}
     if only == "saturation":
         return {"postgres": await bench.postgres_bound(), "saturation": await bench.saturation()}
+    if only == "poison":
+        fixed, _ = await bench.fixed_rate()
+        return {"fixed_rate": fixed, "poison": await Poison(bench).measure()}
     return await bench.measure()
 
 
@@ -164,6 +172,9 @@ def report_only(result: dict[str, Any], output: Path, stamp: str) -> int:
         if "retention" in run:
             lines += [f"-- round {index}", *retention.summary(run["retention"])]
             accounted.append(retention.accounted(run["retention"]))
+        elif "poison" in run:
+            lines += [f"-- round {index}", *report.poison_summary(run)]
+            accounted.append(report.poison_accounted(run))
         else:
             lines += [f"-- round {index}", *report.saturation_summary(run)]
             accounted.append(report.saturation_accounted(run))

@@ -304,7 +304,11 @@ class FaultInjector:
         """Up to ``count`` recent events of real users on ``topic``, produced again under new message ids."""
         # Read well beyond ``count``: the tail may be mostly the harness's own messages (concurrent pairs).
         records = await kafka_tools.read_topic(self.cluster.bootstrap_servers, topic, last=count * TAIL_FACTOR)
-        events = [event for record in records if (event := self._real_event(record.value))]
+        # The poison the harness produced names real users too; a copy of it would be a dead letter nobody planned.
+        poison = {injected.value for injected in self.poisoner.injected}
+        events = [
+            event for record in records if record.value not in poison and (event := self._real_event(record.value))
+        ]
         chosen = self._rng.sample(events, min(count, len(events)))
         async with kafka_tools.producer(self.cluster.bootstrap_servers) as producer:
             acks = [

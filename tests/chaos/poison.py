@@ -61,6 +61,8 @@ class Injected:
     service: str
     topic: str
     value: bytes
+    acknowledged: bool = True
+    """False when the broker never acknowledged it (it died meanwhile): it may or may not have been written."""
 
 
 class Poisoner:
@@ -157,8 +159,11 @@ class Poisoner:
         async with kafka_tools.producer(self.bootstrap_servers) as client:
             for topic, service, value in messages:
                 key = self._real_user().encode()
+                # Faults inject concurrently: each marks its own entry, by its place in the list.
+                place = len(self.injected)
+                self.injected.append(Injected(kind, service, topic, value, acknowledged=False))
                 await (await client.send(topic, value, key=key))
-                self.injected.append(Injected(kind, service, topic, value))
+                self.injected[place] = Injected(kind, service, topic, value)
 
     def _real_ids(self) -> set[str]:
         return self.load.real_user_ids

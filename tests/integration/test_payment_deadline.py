@@ -14,12 +14,21 @@ import pytest
 
 from messaging.context import in_own_context
 from orders import service
+from stack.kafka import create_topics
+from stack.local import LocalStack
 
-pytestmark = pytest.mark.usefixtures("orders_orm")
+pytestmark = pytest.mark.usefixtures("orders_orm", "deadline_topic")
 
 # Shorter than the session's own deadline, so that its Orders instance leaves these orders alone.
 DEADLINE = 5.0
 TOPIC = "deadline-tests"
+
+
+@pytest.fixture(scope="module")
+async def deadline_topic(infra: LocalStack) -> None:
+    """The session's Orders relays the rows these tests write: their topic must exist, or the relay would retry
+    them, and every row behind them in their lanes, until it did."""
+    await create_topics(infra.broker.bootstrap_servers, [TOPIC], partitions=1)
 
 
 async def overdue_order(orders_db: asyncpg.Pool, user_id: str, age: float) -> uuid.UUID:

@@ -6,7 +6,8 @@ from sanic import Sanic
 from sanic_ext import Extend
 from sanic_ext.extensions.http.extension import HTTPExtension
 
-from gateway import live, routes
+from gateway import live, operations, operators, routes
+from gateway.operators import OPERATIONS_PREFIX, OperatorAccess
 from gateway.settings import Settings
 from gateway.upstreams import Upstream, open_client
 from servicekit import problems, requests
@@ -19,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = SHUTDOWN_GRACE_SECONDS
     app.config.CORS_ORIGINS = settings.cors_origins
-    app.config.CORS_ALLOW_HEADERS = "content-type,x-user-id,x-request-id,idempotency-key"
+    app.config.CORS_ALLOW_HEADERS = "authorization,content-type,x-user-id,x-request-id,idempotency-key"
     app.config.CORS_EXPOSE_HEADERS = "x-request-id,idempotent-replayed"
     app.ctx.settings = settings
     app.ctx.upstreams = {
@@ -30,8 +31,10 @@ def create_app(settings: Settings | None = None) -> Sanic:
     # default set adds to every request or to the app.
     Extend(app, extensions=[HTTPExtension], built_in_extensions=False)
     problems.install(app)
-    requests.install(app, public_paths=("/health", "/ready"))
+    requests.install(app, public_paths=("/health", "/ready", OPERATIONS_PREFIX))
+    operators.install(app, OperatorAccess(settings.operator_token, settings.operator_name))
     app.blueprint(routes.bp)
+    app.blueprint(operations.bp)
     app.blueprint(live.bp)
 
     @app.before_server_start

@@ -6,7 +6,6 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
 from gateway.upstreams import FORWARDED_REQUEST_HEADERS, FORWARDED_RESPONSE_HEADERS, Upstream
-from servicekit.problems import NotFound
 from servicekit.requests import REQUEST_ID_HEADER
 
 bp = Blueprint("proxy")
@@ -47,14 +46,6 @@ def _register(paths: tuple[tuple[str, list[str]], ...], upstream_name: str) -> N
 
 _register(ACCOUNTS, "payments")
 _register(ORDERS, "orders")
-
-
-@bp.get("/ops/<service:str>")
-async def operations(request: Request, service: str) -> HTTPResponse:
-    """Each service's operational figures (GET /ops on the service), for the Operations page."""
-    if service not in request.app.ctx.upstreams:
-        raise NotFound(f"No service named {service!r}.")
-    return await proxy_to(request, request.app.ctx.upstreams[service], "/ops")
 
 
 @bp.get("/health")

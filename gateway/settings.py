@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,8 @@ class Settings:
     cors_origins: str = "*"
     max_connections: int = 64
     ws_send_timeout: float = 5.0
+    operator_token: str = field(default="", repr=False)
+    operator_name: str = "operator"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -29,6 +31,8 @@ class Settings:
             cors_origins=env.get("GATEWAY_CORS_ORIGINS", cls.cors_origins),
             max_connections=int(env.get("GATEWAY_MAX_CONNECTIONS", cls.max_connections)),
             ws_send_timeout=float(env.get("GATEWAY_WS_SEND_TIMEOUT", cls.ws_send_timeout)),
+            operator_token=env.get("GOZON_OPERATOR_TOKEN", ""),
+            operator_name=env.get("GOZON_OPERATOR_NAME", cls.operator_name),
         )
 
 

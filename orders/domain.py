@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sanic.request import RequestParameters
 
+from servicekit import params
 from servicekit.money import format_amount, parse_amount
 from servicekit.problems import Unprocessable
 
@@ -55,12 +56,12 @@ class OrderQuery:
 
     @classmethod
     def from_args(cls, args: RequestParameters) -> OrderQuery:
-        status = _single(args, "status")
+        status = params.single(args, "status")
         if status is not None and status not in OrderStatus.__members__:
             raise Unprocessable(f"'status' must be one of {', '.join(OrderStatus)}.")
         return cls(
-            limit=_integer(args, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
-            offset=_integer(args, "offset", 0, 0, 2**31 - 1),
+            limit=params.integer(args, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
+            offset=params.integer(args, "offset", 0, 0, params.MAX_OFFSET),
             status=OrderStatus(status) if status else None,
         )
 
@@ -72,24 +73,6 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return "\x00" not in text
-
-
-def _single(args: RequestParameters, name: str) -> str | None:
-    values = args.getlist(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise Unprocessable(f"'{name}' may be given once.")
-    return values[0]
-
-
-def _integer(args: RequestParameters, name: str, default: int, low: int, high: int) -> int:
-    raw = _single(args, name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise Unprocessable(f"'{name}' must be an integer from {low} to {high}.")
-    return int(raw)
 
 
 def order_view(order: Order) -> dict[str, Any]:

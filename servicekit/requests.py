@@ -67,15 +67,21 @@ def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def install(app: Sanic, public_paths: Iterable[str] = ("/health", "/ready", "/ops")) -> None:
-    """Every response carries the request id; every route but the public ones needs ``X-User-Id``."""
+def install(
+    app: Sanic,
+    public_paths: Iterable[str] = ("/health", "/ready", "/ops"),
+    public_prefixes: tuple[str, ...] = ("/ops/",),
+) -> None:
+    """Every response carries the request id; every route but the public ones needs ``X-User-Id``. The operations
+    routes (``/ops``, ``/ops/...``) are the gateway's operators', never a user's."""
     open_paths = frozenset(public_paths)
 
     @app.on_request(priority=100)
     async def identify(request: Request) -> None:
         request.ctx.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         current_request_id.set(request.ctx.request_id)
-        if request.path not in open_paths and request.method != "OPTIONS":
+        public = request.path in open_paths or request.path.startswith(public_prefixes)
+        if not public and request.method != "OPTIONS":
             request.ctx.user_id = user_id_from(claimed_identity(request))
 
     @app.on_response(priority=100)

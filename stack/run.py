@@ -12,6 +12,7 @@ from types import FrameType
 
 from stack.local import ROOT, LocalStack, Ports
 from stack.postgres import MissingPrerequisite
+from stack.secrets import operator_token
 
 log = logging.getLogger("stack.run")
 
@@ -37,15 +38,16 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
     data_dir = Path(os.environ.get("GOZON_DATA_DIR", ROOT / ".data")).resolve()
+    token, token_file = operator_token(data_dir)
     try:
-        stack = LocalStack(data_dir=data_dir, ports=Ports.from_env())
+        stack = LocalStack(data_dir=data_dir, ports=Ports.from_env(), extra_env={"GOZON_OPERATOR_TOKEN": token})
     except MissingPrerequisite as exc:
         print(f"make run: {exc}", file=sys.stderr)  # noqa: T201 - the one line the user needs
         return 2
     try:
         stack.start_infrastructure()
         stack.start_services(with_ui=True)
-        _print_urls(stack.ports)
+        _print_urls(stack.ports, token_file)
         while not stop.requested:
             time.sleep(0.5)
             if dead := [p.name for p in stack.processes if not p.alive]:
@@ -61,7 +63,8 @@ def main() -> int:
         log.info("stopped; data kept in %s", data_dir)
 
 
-def _print_urls(ports: Ports) -> None:
+def _print_urls(ports: Ports, token_file: Path | None) -> None:
+    token = f"in {token_file}" if token_file else "from GOZON_OPERATOR_TOKEN"
     lines = [
         "",
         "Gozon is running. Ctrl-C stops everything.",
@@ -72,6 +75,7 @@ def _print_urls(ports: Ports) -> None:
         f"  Payments service      http://127.0.0.1:{ports.payments}",
         f"  PostgreSQL            127.0.0.1:{ports.postgres}",
         f"  Kafka                 127.0.0.1:{ports.kafka}",
+        f"  Operator token        {token} (Authorization: Bearer ... on /ops/*)",
         "",
     ]
     print("\n".join(lines), flush=True)  # noqa: T201 - the user-facing banner

@@ -20,6 +20,48 @@ TIMEOUT_SECONDS = 10.0
 STATUSES = ("PENDING", "PAID", "FAILED")
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    service: str
+    type: str | None
+    order_id: str | None
+    reason: str
+    error: str
+    attempts: int
+    last_failed_at: datetime
+    state: str
+    replays: int
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> DeadLetter:
+        return cls(
+            id=body["id"],
+            service=body["service"],
+            type=body["type"],
+            order_id=body["order_id"],
+            reason=body["reason"],
+            error=body["error"],
+            attempts=body["attempts"],
+            last_failed_at=datetime.fromisoformat(body["last_failed_at"]),
+            state=body["state"],
+            replays=body["replays"],
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetterPage:
+    items: list[DeadLetter]
+    total: int
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    id: str
+    outcome: str
+    detail: str
+
+
 class ApiError(Exception):
     """The API refused or failed a request; ``str(error)`` is the readable detail."""
 
@@ -164,8 +206,8 @@ class GatewayClient:
         items = [Order.from_json(item) for item in body["items"]]
         return OrderPage(items=items, limit=body["limit"], offset=body["offset"], total=body["total"])
 
-    def orders_figures(self, user: str) -> OrdersFigures:
-        body = self._request("GET", "/ops/orders", user)
+    def orders_figures(self, token: str) -> OrdersFigures:
+        body = self._operator_request("GET", "/ops/orders", token)
         return OrdersFigures(
             by_status=body["orders_by_status"],
             latest_failures=[Order.from_json(item) for item in body["latest_failures"]],
@@ -175,11 +217,22 @@ class GatewayClient:
             messaging=MessagingFigures.from_json(body),
         )
 
-    def payments_figures(self, user: str) -> PaymentsFigures:
-        body = self._request("GET", "/ops/payments", user)
+    def payments_figures(self, token: str) -> PaymentsFigures:
+        body = self._operator_request("GET", "/ops/payments", token)
         return PaymentsFigures(
             by_status=body["payments_by_status"], accounts=body["accounts"], messaging=MessagingFigures.from_json(body)
         )
+
+    def dead_letters(self, token: str, *, state: str | None = None, q: str | None = None) -> DeadLetterPage:
+        params = {name: value for name, value in (("state", state), ("q", q)) if value}
+        body = self._operator_request("GET", "/ops/dead-letters", token, params=params | {"limit": 200})
+        return DeadLetterPage([DeadLetter.from_json(item) for item in body["items"]], body["total"])
+
+    def act_on_dead_letter(self, token: str, letter_id: str, action: str, reason: str) -> ActionResult:
+        """``action`` is ``replay`` or ``discard``."""
+        path = f"/ops/dead-letters/{letter_id}/{action}"
+        body = self._operator_request("POST", path, token, json={"reason": reason})
+        return ActionResult(**body["results"][0])
 
     def readiness(self) -> Readiness:
         """Answers also when an upstream is not ready (the gateway's 503 carries the same checks)."""
@@ -196,6 +249,12 @@ class GatewayClient:
             raise _problem(response)
         return response.json()
 
+    def _operator_request(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, {"Authorization": f"Bearer {token}"}, **kwargs)
+        if not response.ok:
+            raise _problem(response)
+        return response.json()
+
     def _send(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
         try:
             return self._http.request(method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs)
@@ -203,6 +262,11 @@ class GatewayClient:
             raise GatewayUnavailable(f"The gateway at {self.base_url} did not answer in {self.timeout:g}s.") from None
         except requests.RequestException:
             raise GatewayUnavailable(f"The gateway at {self.base_url} is not reachable.") from None
+
+
+def configured_operator_token() -> str | None:
+    """The operator token ``make run`` hands the UI (``GOZON_OPERATOR_TOKEN``), if any."""
+    return os.environ.get("GOZON_OPERATOR_TOKEN") or None
 
 
 @st.cache_resource

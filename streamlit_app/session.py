@@ -13,10 +13,10 @@ import streamlit as st
 
 from messaging import values
 from streamlit_app import live
-from streamlit_app.api_client import ApiError, GatewayUnavailable
+from streamlit_app.api_client import ApiError, GatewayUnavailable, configured_operator_token
 
 USER_KEY = "user_id"
-OPERATOR = "operator"
+OPERATOR_TOKEN_KEY = "operator_token"
 _FEEDBACK_PREFIX = "feedback:"
 _SHOWN_FEEDBACK_KEY = "feedback_shown"
 _IDEMPOTENCY_PREFIX = "idempotency:"
@@ -55,9 +55,22 @@ def require_user() -> str:
     return user
 
 
-def operator() -> str:
-    """Who the Operations page asks as: the session's user, if one is chosen."""
-    return current_user() or OPERATOR
+def operator_token() -> str:
+    """The operator token the Operations page asks with: configured for the UI, or typed in this session. Without
+    one, the page asks for it and shows nothing else."""
+    if token := configured_operator_token() or st.session_state.get(OPERATOR_TOKEN_KEY):
+        return token
+    st.info("The operations figures are for operators: enter the operator token (`make run` prints where it is).")
+    with st.form("operator_token"):
+        typed = st.text_input("Operator token", type="password")
+        if st.form_submit_button("Sign in") and typed.strip():
+            st.session_state[OPERATOR_TOKEN_KEY] = typed.strip()
+            st.rerun()
+    st.stop()
+
+
+def forget_operator_token() -> None:
+    st.session_state.pop(OPERATOR_TOKEN_KEY, None)
 
 
 def idempotency_key(action: str) -> str:

@@ -17,6 +17,7 @@ import pytest
 from sanic import Sanic
 
 from stack.local import ROOT, LocalStack, Ports
+from tests.helpers import OPERATOR_TOKEN
 
 Sanic.test_mode = True
 
@@ -32,6 +33,8 @@ TEST_ENV = {
     ),
     "CONSUMER_RETRY_BUDGET_SECONDS": "2",
 }
+# Every process of the session, and the UI pages the tests drive in this one, know the operator token.
+os.environ["GOZON_OPERATOR_TOKEN"] = OPERATOR_TOKEN
 
 
 @pytest.fixture(scope="session")

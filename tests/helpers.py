@@ -11,9 +11,15 @@ import httpx
 
 T = TypeVar("T")
 
+OPERATOR_TOKEN = "test-operator-token"
+
 
 def as_user(user: str, **headers: str) -> dict[str, str]:
     return {"X-User-Id": user, **headers}
+
+
+def as_operator(token: str = OPERATOR_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0, interval: float = 0.05) -> T:

@@ -40,6 +40,8 @@ def figures_or_warning(service: str, fetch: Callable[[], T]) -> T | None:
     except GatewayUnavailable:
         raise
     except ApiError as exc:
+        if exc.status == 401:
+            raise
         st.warning(f"No figures from **{service}**: {exc}", icon=":material/warning:")
         return None
 
@@ -118,27 +120,34 @@ def messaging_section(services: dict[str, OrdersFigures | PaymentsFigures]) -> N
     st.dataframe(lag, hide_index=True)
 
 
-def dashboard(operator: str) -> None:
+def dashboard(token: str) -> None:
     """Everything below the toggle: read again every AUTO_REFRESH_SECONDS while auto-refresh is on."""
     try:
         health_section()
-        orders = figures_or_warning("orders", lambda: client().orders_figures(operator))
-        payments = figures_or_warning("payments", lambda: client().payments_figures(operator))
+        orders = figures_or_warning("orders", lambda: client().orders_figures(token))
+        payments = figures_or_warning("payments", lambda: client().payments_figures(token))
     except GatewayUnavailable as exc:
         session.show_gateway_down(exc)
+        return
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        session.forget_operator_token()
+        st.error("The operator token was refused.", icon=":material/lock:")
         return
     if orders:
         orders_section(orders, payments)
     services = {name: figures for name, figures in (("orders", orders), ("payments", payments)) if figures}
     if services:
         messaging_section(services)
-    st.caption(f"As of {datetime.now().astimezone():%H:%M:%S}, asked as **{operator}**.")
+    st.caption(f"As of {datetime.now().astimezone():%H:%M:%S}, asked as the operator.")
 
 
 def render() -> None:
     st.title("Operations")
     auto_refresh = st.toggle(f"Refresh every {AUTO_REFRESH_SECONDS} s", value=True, key=AUTO_REFRESH_KEY)
-    st.fragment(dashboard, run_every=AUTO_REFRESH_SECONDS if auto_refresh else None)(session.operator())
+    token = session.operator_token()
+    st.fragment(dashboard, run_every=AUTO_REFRESH_SECONDS if auto_refresh else None)(token)
 
 
 session.run_page(render)

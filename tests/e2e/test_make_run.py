@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from stack.local import ROOT, free_ports
+from tests.helpers import as_operator
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +148,7 @@ def test_make_run_serves_everything_stops_on_sigterm_and_keeps_its_data(make_run
     try:
         balance = httpx.get(f"{gateway}/accounts/balance", headers=user).json()
         again = httpx.get(f"{gateway}/orders/{order['id']}", headers=user).json()
-        ops = httpx.get(f"{gateway}/ops/payments", headers=user).json()
+        ops = httpx.get(f"{gateway}/ops/payments", headers=as_operator()).json()
     finally:
         assert make_run.terminate(second) == []
     assert balance["balance"] == "6.00"

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from stack.local import ROOT, LocalStack
-from tests.helpers import as_user
+from tests.helpers import as_operator, as_user
 
 PROBLEM = "application/problem+json"
 
@@ -166,7 +166,7 @@ async def test_balance_and_deposit_without_account_are_404(api: httpx.AsyncClien
 
 async def test_unknown_route_is_404_and_never_proxied(api: httpx.AsyncClient, user_id: str) -> None:
     for path in ("/admin", "/ops", "/ops/kafka", "/accounts/../ops", "/orders/1/2", "/internal/ready"):
-        assert_problem(await api.get(path, headers=as_user(user_id)), 404)
+        assert_problem(await api.get(path, headers=as_user(user_id) | as_operator()), 404)
 
 
 async def test_wrong_method_is_405(api: httpx.AsyncClient, user_id: str) -> None:

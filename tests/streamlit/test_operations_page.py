@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from streamlit import dataframe_util
 
 from stack.local import LocalStack
@@ -35,5 +36,22 @@ async def test_operations_shows_health_orders_failures_and_messaging(
     assert order["id"] in set(failures["Order"])
     assert list(outbox["Service"]) == ["orders", "payments"]
     assert set(lag["Topic"]) == {stack.topics.payment_commands, stack.topics.payment_results}
-    assert any("asked as **operator**" in text for text in texts(page, "caption"))
+    assert any("asked as the operator" in text for text in texts(page, "caption"))
+    assert problems(page) == []
+
+
+def test_without_the_operator_token_the_page_asks_for_it_and_shows_nothing(
+    gateway_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOZON_OPERATOR_TOKEN")
+
+    page = open_page("operations")
+
+    assert [field.label for field in page.text_input] == ["Operator token"]
+    assert page.metric == []
+    assert page.dataframe == []
+    page.text_input[0].input("not-the-token")
+    page = page.button[0].click().run()
+    assert any("refused" in text for text in texts(page, "error"))
+    assert page.metric == []
     assert problems(page) == []

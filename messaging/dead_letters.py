@@ -36,6 +36,8 @@ log = logging.getLogger("messaging.dead_letters")
 
 PENDING, REPLAYED, DISCARDED = "PENDING", "REPLAYED", "DISCARDED"
 MAX_TYPE_LENGTH = 64
+REPLAYS_HEADER = "gozon.replays"
+"""Set by an operator's replay (``messaging.console``): how many times the message was replayed."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,13 @@ class Letter:
     last_failed_at: datetime
 
 
+def replays_of(headers: Sequence[tuple[str, bytes]]) -> int:
+    for name, value in headers:
+        if name == REPLAYS_HEADER and value.isdigit():
+            return int(value)
+    return 0
+
+
 def storable(text: str) -> str:
     """PostgreSQL text holds neither NUL nor an unpaired surrogate; a reason may quote a message's bytes."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
@@ -166,7 +175,8 @@ class DeadLetters:
             rows = await conn.execute_query_dict(
                 f"INSERT INTO {self.table} (source_topic, source_partition, source_offset, key, headers, payload, "
                 "message_id, type, order_id, reason, error_class, error_message, attempts, first_failed_at, "
-                "last_failed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+                "last_failed_at, replays) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
                 "ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING RETURNING id",
                 [
                     delivery.topic,
@@ -184,6 +194,7 @@ class DeadLetters:
                     letter.attempts,
                     letter.first_failed_at,
                     letter.last_failed_at,
+                    replays_of(delivery.headers),
                 ],
             )
             if rows:

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 from tortoise import connections
 
 from messaging.backoff import Backoff
+from messaging.console import DeadLetterConsole
 from messaging.consumer import Dispatcher, EventConsumer, Handler, RetryWorker
 from messaging.dead_letters import DeadLetter, DeadLetterRelay, DeadLetters
 from messaging.inbox import InboxMessage, purge_older_than
@@ -81,6 +82,7 @@ class Messaging:
         self.dead_letters = DeadLetters(failures.dead_letters)
         self.failures = Failures(failures.retries, self.dead_letters, retry_policy or RetryPolicy())
         self.dead_letter_relay = DeadLetterRelay(self.dead_letters, service)
+        self.console = DeadLetterConsole(self.dead_letters, service)
         self._dispatchers = {s.topic: Dispatcher(s.handlers, self.failures) for s in subscriptions}
         self.retry_worker = RetryWorker(
             self._dispatchers,

@@ -11,7 +11,7 @@ from sanic import Blueprint, Sanic
 from tortoise import Tortoise, connections
 
 from messaging.runtime import Messaging
-from servicekit import health, problems, requests
+from servicekit import health, operations, problems, requests
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger("servicekit.app")
@@ -41,6 +41,7 @@ def create(
     for bp in blueprints:
         app.blueprint(bp)
     app.blueprint(health.blueprint(config.name, summary))
+    app.blueprint(operations.bp)
 
     @app.before_server_start
     async def open_database_and_messaging(app: Sanic) -> None:

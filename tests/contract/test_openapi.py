@@ -117,8 +117,10 @@ def test_every_operation_states_identity_request_id_and_problem_errors(path: str
     parameters = {resolve(parameter)["name"] for parameter in operation["parameters"]}
     responses = {status: resolve(response) for status, response in operation["responses"].items()}
 
+    operator_only = path.startswith("/ops/")
     assert "X-Request-Id" in parameters
-    assert ("X-User-Id" in parameters) == ((method.upper(), path) not in GATEWAY_OWN)
+    assert ("X-User-Id" in parameters) == ((method.upper(), path) not in GATEWAY_OWN and not operator_only)
+    assert operation.get("security") == ([{"OperatorToken": []}] if operator_only else None)
     for status, response in responses.items():
         if status == SWITCHING_PROTOCOLS:
             # The WebSocket library writes the handshake's answer itself, past the middleware that adds the header.

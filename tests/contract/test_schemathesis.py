@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from stack.local import ROOT, LocalStack
-from tests.helpers import eventually
+from tests.helpers import as_operator, eventually
 
 SPEC_PATH = ROOT / "openapi.yaml"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -30,8 +30,9 @@ USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 contract = schemathesis.openapi.from_path(SPEC_PATH)
 # GET /ws/orders stays in: over plain HTTP it runs the checks made before a WebSocket upgrade (identity, order_id)
 # and otherwise ends in the documented 426, so every answer it gets is a documented one.
-# Operations that take input get many examples. /ops/* takes none but headers, and answers in about half a second
-# (it asks Kafka for offsets), so it gets a few, without the coverage phase's header variations.
+# Operations that take input get many examples. /ops/* is the operator's, with the operator token; its figures
+# answer in about half a second (they ask Kafka for offsets), so it gets a few, without the coverage phase's
+# header variations.
 inputs = contract.exclude(path_regex="^/ops/")
 figures = schemathesis.openapi.from_path(SPEC_PATH).include(path_regex="^/ops/")
 figures.config.phases.update(phases=["examples", "fuzzing"])
@@ -71,7 +72,8 @@ def test_the_gateway_answers_as_documented(case: Case, gateway_url: str) -> None
 
 @figures.parametrize()
 @settings(max_examples=3, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_operational_figures_are_as_documented(case: Case, gateway_url: str) -> None:
+def test_operations_are_as_documented(case: Case, gateway_url: str) -> None:
+    case.headers = {**(case.headers or {}), **as_operator()}
     call(case, gateway_url)
 
 

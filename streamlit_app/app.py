@@ -1,4 +1,4 @@
-"""Gozon's Streamlit UI (entry point): Account, Orders and Operations pages. Talks only to the gateway
+"""Gozon's Streamlit UI (entry point): Account, Orders, Operations and Dead letters pages. Talks only to the gateway
 (``GATEWAY_URL``)."""
 
 import streamlit as st
@@ -13,6 +13,7 @@ navigation = st.navigation(
         st.Page("pages/account.py", title="Account", icon=":material/account_balance_wallet:", default=True),
         st.Page("pages/orders.py", title="Orders", icon=":material/receipt_long:"),
         st.Page("pages/operations.py", title="Operations", icon=":material/monitoring:"),
+        st.Page("pages/dead_letters.py", title="Dead letters", icon=":material/report:"),
     ]
 )
 

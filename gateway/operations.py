@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json as jsonlib
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
@@ -105,6 +105,22 @@ async def discard(request: Request, letter_id: str) -> HTTPResponse:
 @bp.get("/ops/audit")
 async def audit(request: Request) -> HTTPResponse:
     return await _merged_page(request, "/ops/audit", ("at", "id"))
+
+
+@bp.get("/ops/orders/<order_id:str>/journey")
+async def journey(request: Request, order_id: str) -> HTTPResponse:
+    """The order's steps as both services remember them, in time order."""
+    steps: list[dict[str, Any]] = []
+    for upstream in request.app.ctx.upstreams.values():
+        response = await _ask(request, upstream, f"/ops/journey/{quote(order_id, safe='')}", {})
+        if response.status == 200:
+            steps += jsonlib.loads(response.body)["steps"]
+        elif response.status != 404:
+            return _passed_on(response)
+    if not steps:
+        raise NotFound("Neither service knows this order.")
+    steps.sort(key=lambda step: step["at"])
+    return json({"order_id": order_id, "steps": steps})
 
 
 @bp.get("/ops/<service:str>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Sanic
 
 from messaging.runtime import FailureTables, Messaging, Subscription
-from orders import api, handlers, live, service, settings
+from orders import api, handlers, journey, live, service, settings
 from orders.deadline import PaymentDeadline
 from orders.live import LiveHub, LiveLimits
 from orders.models import DeadLetter, MessageRetry, OrdersIdempotencyKey, Outbox
@@ -37,7 +37,12 @@ def create_app(
     )
     messaging.also_run("payment-deadline", deadline.run)
     app = service_app.create(
-        config, models="orders.models", messaging=messaging, blueprints=[api.bp, live.bp], summary=service.summary
+        config,
+        models="orders.models",
+        messaging=messaging,
+        blueprints=[api.bp, live.bp],
+        summary=service.summary,
+        journey=journey.journey,
     )
     app.ctx.live = hub
     app.ctx.deadline = deadline

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Sanic
 
 from messaging.runtime import FailureTables, Messaging, Subscription
-from payments import api, handlers, service, settings
+from payments import api, handlers, journey, service, settings
 from payments.models import DeadLetter, Inbox, MessageRetry, Outbox, PaymentsIdempotencyKey
 from servicekit import idempotency, service_app
 from servicekit.settings import ServiceSettings
@@ -34,5 +34,10 @@ def create_app(config: ServiceSettings | None = None) -> Sanic:
         retention_seconds=config.retention_seconds,
     )
     return service_app.create(
-        config, models="payments.models", messaging=messaging, blueprints=[api.bp], summary=service.summary
+        config,
+        models="payments.models",
+        messaging=messaging,
+        blueprints=[api.bp],
+        summary=service.summary,
+        journey=journey.journey,
     )

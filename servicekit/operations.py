@@ -1,8 +1,11 @@
-"""The operator's routes on each consuming service: its dead letters (list, replay, discard) and the audit log of
-what operators did to them. The gateway alone lets operators reach them, and tells who acted (``X-Gozon-Operator``)."""
+"""The operator's routes on each consuming service: its dead letters (list, replay, discard), the audit log of
+what operators did to them, and what the service remembers of one order's journey. The gateway alone lets
+operators reach them, and tells who acted (``X-Gozon-Operator``)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -10,6 +13,7 @@ from sanic.response import HTTPResponse, json
 
 from messaging.console import STATES, DeadLetterConsole, Filters
 from messaging.dead_letters import MAX_TYPE_LENGTH
+from messaging.journey import Step
 from messaging.runtime import Messaging
 from servicekit import params
 from servicekit.problems import NotFound, Problem, Unprocessable
@@ -20,6 +24,7 @@ DEFAULT_PAGE, MAX_PAGE = 50, 200
 MAX_REASON_LENGTH = 500
 
 bp = Blueprint("operations")
+Journey = Callable[[uuid.UUID], Awaitable[list[Step] | None]]
 
 
 class KafkaUnavailable(Problem):
@@ -100,3 +105,16 @@ async def audit(request: Request) -> HTTPResponse:
     limit, offset = page_of(request)
     items, total = await _console(request).actions(limit, offset)
     return json({"items": items, "total": total, "limit": limit, "offset": offset})
+
+
+@bp.get("/ops/journey/<order_id:str>")
+async def journey(request: Request, order_id: str) -> HTTPResponse:
+    """What this service's tables remember of the order; 404 when they remember nothing."""
+    try:
+        parsed = uuid.UUID(order_id)
+    except ValueError:
+        raise NotFound("No such order.") from None
+    steps = await request.app.ctx.journey(parsed)
+    if steps is None:
+        raise NotFound("This service knows nothing of that order.")
+    return json({"steps": [step.as_dict() for step in steps]})

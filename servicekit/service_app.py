@@ -26,7 +26,13 @@ DATABASE_CLOSE_SECONDS = 2.0
 
 
 def create(
-    config: ServiceSettings, *, models: str, messaging: Messaging, blueprints: list[Blueprint], summary: health.Summary
+    config: ServiceSettings,
+    *,
+    models: str,
+    messaging: Messaging,
+    blueprints: list[Blueprint],
+    summary: health.Summary,
+    journey: operations.Journey,
 ) -> Sanic:
     app = Sanic(config.name, configure_logging=False)
     # Only the gateway is public: a service needs none of Sanic Extensions (CORS, OpenAPI, injection), and their
@@ -36,6 +42,7 @@ def create(
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = SHUTDOWN_GRACE_SECONDS
     app.ctx.settings = config
     app.ctx.messaging = messaging
+    app.ctx.journey = journey
     problems.install(app)
     requests.install(app)
     for bp in blueprints:

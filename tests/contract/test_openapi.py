@@ -71,9 +71,12 @@ def gateway_routes() -> set[Operation]:
 
 
 def public_routes(app: Sanic) -> set[Operation]:
-    """A service's routes as the gateway publishes them: its ``/ops`` as ``/ops/<service>``, without the
-    service's own ``/health`` and ``/ready``."""
-    renamed = {("GET", "/ops"): ("GET", f"/ops/{app.name}")}
+    """A service's routes as the gateway publishes them: its ``/ops`` as ``/ops/<service>``, its part of an order's
+    journey as the whole journey, without the service's own ``/health`` and ``/ready``."""
+    renamed = {
+        ("GET", "/ops"): ("GET", f"/ops/{app.name}"),
+        ("GET", "/ops/journey/{order_id}"): ("GET", "/ops/orders/{order_id}/journey"),
+    }
     return {renamed.get(operation, operation) for operation in app_routes(app) - GATEWAY_OWN}
 
 

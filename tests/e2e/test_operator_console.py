@@ -151,3 +151,42 @@ async def test_discard_needs_a_reason_and_every_action_is_audited(
     assert {action["operator"] for action in mine} == {"operator"}
     unknown = await api.post("/ops/dead-letters/orders-999999999/discard", json={"reason": "x"}, headers=as_operator())
     assert unknown.status_code == 404
+
+
+async def test_the_journey_of_a_paid_order_has_every_step_in_causal_order(api: httpx.AsyncClient, user_id: str) -> None:
+    await funded_account(api, user_id, "10.00")
+    order = (await api.post("/orders", json={"amount": "4.00"}, headers=as_user(user_id))).json()
+    await settled(api, user_id, order["id"])
+
+    async def complete() -> dict | None:
+        response = await api.get(f"/ops/orders/{order['id']}/journey", headers=as_operator())
+        assert response.status_code == 200, response.text
+        journey = response.json()
+        return journey if len(journey["steps"]) == 8 else None
+
+    journey = await eventually(complete)
+
+    steps = journey["steps"]
+    at = {step["step"]: step["at"] for step in steps}
+    assert [step["at"] for step in steps] == sorted(step["at"] for step in steps)
+    causal = [
+        "order created",
+        "payment command written",
+        "command received",
+        "ledger decision",
+        "payment result written",
+        "order settled",
+    ]
+    assert [at[name] for name in causal] == sorted(at[name] for name in causal)
+    assert at["payment command written"] <= at["payment command published"]
+    assert at["payment result written"] <= at["payment result published"]
+    by_step = {step["step"]: step for step in steps}
+    assert by_step["command received"]["message_id"] == by_step["payment command written"]["message_id"]
+    assert by_step["order settled"]["detail"] == "PAID"
+    assert {step["service"] for step in steps} == {"orders", "payments"}
+
+
+async def test_the_journey_of_an_unknown_order_is_404(api: httpx.AsyncClient) -> None:
+    for order_id in (str(uuid.uuid4()), "not-an-order"):
+        response = await api.get(f"/ops/orders/{order_id}/journey", headers=as_operator())
+        assert response.status_code == 404

@@ -61,7 +61,7 @@ def operator_token() -> str:
     if token := configured_operator_token() or st.session_state.get(OPERATOR_TOKEN_KEY):
         return token
     st.info("The operations figures are for operators: enter the operator token (`make run` prints where it is).")
-    with st.form("operator_token"):
+    with st.form("operator_sign_in"):
         typed = st.text_input("Operator token", type="password")
         if st.form_submit_button("Sign in") and typed.strip():
             st.session_state[OPERATOR_TOKEN_KEY] = typed.strip()

@@ -33,9 +33,9 @@ class KafkaUnavailable(Problem):
 
 def filters_of(request: Request) -> Filters:
     kind, q = params.single(request.args, "type"), params.single(request.args, "q")
-    if kind is not None and len(kind) > MAX_TYPE_LENGTH:
-        raise Unprocessable(f"'type' must be at most {MAX_TYPE_LENGTH} characters.")
-    if q is not None and len(q) > 36:
+    if kind is not None and (len(kind) > MAX_TYPE_LENGTH or not kind.isprintable()):
+        raise Unprocessable(f"'type' must be at most {MAX_TYPE_LENGTH} printable characters.")
+    if q is not None and (len(q) > 36 or not q.isprintable()):
         raise Unprocessable("'q' must be a message id or an order id.")
     return Filters(params.one_of(request.args, "state", STATES), kind, q)
 

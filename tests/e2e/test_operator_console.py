@@ -195,3 +195,13 @@ async def test_the_journey_of_an_unknown_order_is_404(api: httpx.AsyncClient) ->
     for order_id in (str(uuid.uuid4()), "not-an-order"):
         response = await api.get(f"/ops/orders/{order_id}/journey", headers=as_operator())
         assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"type": "a\x00b"}, {"q": "x" * 37}, {"q": "\x07"}, {"state": "LOST"}, {"limit": "0"}, {"service": "kafka"}],
+)
+async def test_a_filter_that_cannot_match_is_a_422(api: httpx.AsyncClient, query: dict[str, str]) -> None:
+    response = await api.get("/ops/dead-letters", params=query, headers=as_operator())
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"

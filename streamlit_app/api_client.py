@@ -56,6 +56,25 @@ class DeadLetterPage:
 
 
 @dataclass(frozen=True)
+class JourneyStep:
+    at: datetime
+    service: str
+    step: str
+    detail: str
+    message_id: str | None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> JourneyStep:
+        return cls(
+            at=datetime.fromisoformat(body["at"]),
+            service=body["service"],
+            step=body["step"],
+            detail=body["detail"],
+            message_id=body["message_id"],
+        )
+
+
+@dataclass(frozen=True)
 class ActionResult:
     id: str
     outcome: str
@@ -233,6 +252,10 @@ class GatewayClient:
         path = f"/ops/dead-letters/{letter_id}/{action}"
         body = self._operator_request("POST", path, token, json={"reason": reason})
         return ActionResult(**body["results"][0])
+
+    def journey(self, token: str, order_id: str) -> list[JourneyStep]:
+        body = self._operator_request("GET", f"/ops/orders/{order_id}/journey", token)
+        return [JourneyStep.from_json(step) for step in body["steps"]]
 
     def readiness(self) -> Readiness:
         """Answers also when an upstream is not ready (the gateway's 503 carries the same checks)."""

@@ -1,5 +1,5 @@
-"""Gozon's Streamlit UI (entry point): Account, Orders, Operations and Dead letters pages. Talks only to the gateway
-(``GATEWAY_URL``)."""
+"""Gozon's Streamlit UI (entry point): Account, Orders, Operations, Dead letters and Order journey pages. Talks
+only to the gateway (``GATEWAY_URL``)."""
 
 import streamlit as st
 
@@ -14,6 +14,7 @@ navigation = st.navigation(
         st.Page("pages/orders.py", title="Orders", icon=":material/receipt_long:"),
         st.Page("pages/operations.py", title="Operations", icon=":material/monitoring:"),
         st.Page("pages/dead_letters.py", title="Dead letters", icon=":material/report:"),
+        st.Page("pages/journey.py", title="Order journey", icon=":material/timeline:"),
     ]
 )
 

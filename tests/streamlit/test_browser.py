@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 
 from stack.local import LocalStack, free_ports, streamlit_command
 from tests.conftest import ARTIFACTS
-from tests.helpers import funded_account
+from tests.helpers import as_user, funded_account, settled
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -130,3 +130,23 @@ async def test_without_the_socket_the_table_refreshes_itself(
     await expect(status_cells(page, "PAID")).to_have_count(1)
     await expect(page.get_by_text("Live:")).to_have_count(0)
     await expect(page.get_by_test_id("stToast")).to_have_count(0)
+
+
+async def test_an_operator_follows_a_paid_orders_journey_on_its_chart(
+    streamlit_url: str, browser: Browser, api: httpx.AsyncClient, user_id: str
+) -> None:
+    await funded_account(api, user_id, "10.00")
+    order = (await api.post("/orders", json={"amount": "2.00"}, headers=as_user(user_id))).json()
+    await settled(api, user_id, order["id"])
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(streamlit_url)
+
+    await page.get_by_role("link", name="Order journey").click()
+    await page.get_by_label("Order id").fill(order["id"])
+    await page.get_by_label("Order id").press("Enter")
+
+    await expect(page.get_by_text("Time spent before each step")).to_be_visible()
+    await expect(page.get_by_test_id("stVegaLiteChart").locator("canvas, svg").first).to_be_visible()
+    await expect(page.get_by_role("gridcell", name="1. order created", include_hidden=True)).to_have_count(1)
+    await page.screenshot(path=ARTIFACTS / "streamlit-order-journey.png", full_page=True)

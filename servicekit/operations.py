@@ -50,9 +50,14 @@ def page_of(request: Request) -> tuple[int, int]:
 def action_of(request: Request) -> tuple[str, str]:
     """Who acts (as the gateway vouches) and why (required)."""
     reason = json_body(request).get("reason")
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_LENGTH:
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_LENGTH or not _storable(reason):
         raise Unprocessable(f"'reason' is required: a text of 1 to {MAX_REASON_LENGTH} characters.")
     return request.headers.get(OPERATOR_HEADER) or "operator", reason.strip()
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor an unpaired surrogate."""
+    return "\x00" not in text and text.encode("utf-8", "surrogatepass").decode("utf-8", "ignore") == text
 
 
 def _console(request: Request) -> DeadLetterConsole:

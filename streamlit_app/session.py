@@ -7,13 +7,15 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import streamlit as st
 
 from messaging import values
 from streamlit_app import live
 from streamlit_app.api_client import ApiError, GatewayUnavailable, configured_operator_token
+
+T = TypeVar("T")
 
 USER_KEY = "user_id"
 OPERATOR_TOKEN_KEY = "operator_token"
@@ -71,6 +73,20 @@ def operator_token() -> str:
 
 def forget_operator_token() -> None:
     st.session_state.pop(OPERATOR_TOKEN_KEY, None)
+
+
+def operator_call(fetch: Callable[[], T]) -> T | None:
+    """What an operator page asks the gateway, or None once the page said why it has nothing: the gateway down,
+    or a refusal (a refused token is forgotten, so the page asks for it again)."""
+    try:
+        return fetch()
+    except GatewayUnavailable as exc:
+        show_gateway_down(exc)
+    except ApiError as exc:
+        if exc.status == 401:
+            forget_operator_token()
+        st.error(str(exc))
+    return None
 
 
 def idempotency_key(action: str) -> str:

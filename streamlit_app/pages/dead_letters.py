@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from streamlit_app import session
-from streamlit_app.api_client import ActionResult, ApiError, DeadLetter, GatewayUnavailable, client
+from streamlit_app.api_client import ActionResult, DeadLetter, client
 
 STATES = ("PENDING", "REPLAYED", "DISCARDED")
 ACTION = "dead_letter_action"
@@ -62,15 +62,8 @@ def render() -> None:
     session.show_feedback(ACTION)
     state = st.segmented_control("State", STATES, default="PENDING")
     query = st.text_input("Order id or message id")
-    try:
-        page = client().dead_letters(token, state=state, q=query.strip() or None)
-    except GatewayUnavailable as exc:
-        session.show_gateway_down(exc)
-        return
-    except ApiError as exc:
-        if exc.status == 401:
-            session.forget_operator_token()
-        st.error(str(exc))
+    page = session.operator_call(lambda: client().dead_letters(token, state=state, q=query.strip() or None))
+    if page is None:
         return
     st.caption(f"{page.total} letter(s).")
     letters_table(page.items)

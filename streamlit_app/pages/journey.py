@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from streamlit_app import session
-from streamlit_app.api_client import ApiError, GatewayUnavailable, JourneyStep, client
+from streamlit_app.api_client import JourneyStep, client
 
 
 def steps_frame(steps: list[JourneyStep]) -> pd.DataFrame:
@@ -44,15 +44,8 @@ def render() -> None:
     except ValueError:
         st.error("That is not an order id (a UUID).")
         return
-    try:
-        steps = client().journey(token, order_id)
-    except GatewayUnavailable as exc:
-        session.show_gateway_down(exc)
-        return
-    except ApiError as exc:
-        if exc.status == 401:
-            session.forget_operator_token()
-        st.error(str(exc))
+    steps = session.operator_call(lambda: client().journey(token, order_id))
+    if steps is None:
         return
     frame = steps_frame(steps)
     st.markdown("**Time spent before each step**")

@@ -5,6 +5,7 @@ of something already decided moves no money; discarding needs a reason; every ac
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from decimal import Decimal
 
@@ -140,8 +141,10 @@ async def test_discard_needs_a_reason_and_every_action_is_audited(
     [letter] = await listed(api, q=str(order_id))
     path = f"/ops/dead-letters/{letter['id']}/discard"
 
-    for body in ({}, {"reason": "  "}, {"reason": 3}):
-        refused = await api.post(path, json=body, headers=as_operator())
+    refusals = ("{}", '{"reason": "  "}', '{"reason": 3}', r'{"reason": "a\u0000b"}', r'{"reason": "\ud800"}')
+    for body in (*refusals, json.dumps({"reason": "x" * 501})):
+        headers = as_operator() | {"Content-Type": "application/json"}
+        refused = await api.post(path, content=body.encode(), headers=headers)
         assert refused.status_code == 422, body
     discarded = await api.post(path, json={"reason": "a test message"}, headers=as_operator())
     assert discarded.json()["results"][0]["outcome"] == "discarded"

@@ -21,7 +21,6 @@ from servicekit.problems import NotFound
 from servicekit.requests import REQUEST_ID_HEADER
 
 bp = Blueprint("operations")
-DEFAULT_PAGE, MAX_PAGE = 50, 200
 
 
 async def _ask(
@@ -54,8 +53,8 @@ def _letter_service(request: Request, letter_id: str) -> Upstream:
 
 async def _merged_page(request: Request, path: str, newest: tuple[str, ...]) -> HTTPResponse:
     """Each service's first ``offset + limit`` items, merged newest first and cut to the page asked for."""
-    limit = params.integer(request.args, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    offset = params.integer(request.args, "offset", 0, 0, params.MAX_OFFSET)
+    limit = params.integer(request.args, "limit", params.OPS_DEFAULT_PAGE, 1, params.OPS_MAX_PAGE)
+    offset = params.integer(request.args, "offset", 0, 0, params.OPS_MAX_OFFSET)
     filters = {name: value for name, value in request.args.items() if name not in ("limit", "offset", "service")}
     items: list[dict[str, Any]] = []
     total = 0

@@ -20,7 +20,6 @@ from servicekit.problems import NotFound, Problem, Unprocessable
 from servicekit.requests import json_body
 
 OPERATOR_HEADER = "X-Gozon-Operator"
-DEFAULT_PAGE, MAX_PAGE = 50, 200
 MAX_REASON_LENGTH = 500
 
 bp = Blueprint("operations")
@@ -42,8 +41,8 @@ def filters_of(request: Request) -> Filters:
 
 def page_of(request: Request) -> tuple[int, int]:
     return (
-        params.integer(request.args, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
-        params.integer(request.args, "offset", 0, 0, params.MAX_OFFSET),
+        params.integer(request.args, "limit", params.OPS_DEFAULT_PAGE, 1, params.OPS_MAX_OFFSET + params.OPS_MAX_PAGE),
+        params.integer(request.args, "offset", 0, 0, params.OPS_MAX_OFFSET),
     )
 
 

@@ -7,6 +7,10 @@ from sanic.request import RequestParameters
 from servicekit.problems import Unprocessable
 
 MAX_OFFSET = 2**31 - 1
+OPS_DEFAULT_PAGE, OPS_MAX_PAGE = 50, 200
+OPS_MAX_OFFSET = 10_000
+"""How deep the operator lists page: the gateway merges both services' first ``offset + limit`` items, so each
+service serves up to ``OPS_MAX_OFFSET + OPS_MAX_PAGE`` to it."""
 
 
 def single(args: RequestParameters, name: str) -> str | None:

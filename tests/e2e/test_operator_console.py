@@ -208,3 +208,27 @@ async def test_a_filter_that_cannot_match_is_a_422(api: httpx.AsyncClient, query
     response = await api.get("/ops/dead-letters", params=query, headers=as_operator())
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_merged_list_pages_newest_first_and_deep(
+    stack: LocalStack, api: httpx.AsyncClient, user_id: str
+) -> None:
+    order_id = uuid.uuid4()
+    for amount in ("1.00", "2.00"):
+        result = Envelope(PaymentSucceeded(order_id, user_id, Decimal(amount)))
+        await produce(stack, stack.topics.payment_results, result.to_json().encode(), user_id)
+
+    async def both() -> list[dict] | None:
+        letters = await listed(api, q=str(order_id))
+        return letters if len(letters) == 2 else None
+
+    newest, oldest = await eventually(both)
+    second = await api.get(
+        "/ops/dead-letters", params={"q": str(order_id), "limit": 1, "offset": 1}, headers=as_operator()
+    )
+    deep = await api.get("/ops/dead-letters", params={"limit": 200, "offset": 10_000}, headers=as_operator())
+
+    assert newest["last_failed_at"] >= oldest["last_failed_at"]
+    assert [item["id"] for item in second.json()["items"]] == [oldest["id"]]
+    assert second.json()["total"] == 2
+    assert (deep.status_code, deep.json()["items"]) == (200, [])

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt clean bench chaos browser-deps
+.PHONY: run test lint fmt clean bench chaos browser-deps prometheus-deps
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11, or run 'docker compose up --build' instead"; exit 1; }
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@$(PY) -m stack.run
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps prometheus-deps
 	@$(PY) -m pytest --cov --cov-report=term:skip-covered --cov-report=xml:.data/coverage.xml --cov-fail-under=80 $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -32,6 +32,13 @@ browser-deps:
 	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 			|| echo "chromium could not be installed: the browser test will be skipped"; \
+	fi
+
+# Debian's Prometheus and promtool for the metrics test, which skips without them; installed the same way.
+prometheus-deps:
+	@if ! command -v prometheus >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } \
+			|| echo "prometheus could not be installed: the Prometheus test will be skipped"; \
 	fi
 
 bench: $(STAMP)

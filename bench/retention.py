@@ -85,7 +85,7 @@ PROBE_OUTBOX = (
 )
 # What each service's housekeeping deletes, on the tables that hold old rows.
 SERVICES_CLEANUP: dict[str, Callable[[], Awaitable[int]]] = {
-    "orders": lambda: OutboxRelay(orders_models.Outbox).delete_published(RETENTION_SECONDS),
+    "orders": lambda: OutboxRelay(orders_models.Outbox, service="orders").delete_published(RETENTION_SECONDS),
     "payments": lambda: purge_older_than(payments_models.Inbox, RETENTION_SECONDS),
 }
 UNPACED_CLEANUP: dict[str, Callable[[], Awaitable[int]]] = {

@@ -10,7 +10,8 @@ from gateway import live, operations, operators, routes
 from gateway.operators import OPERATIONS_PREFIX, OperatorAccess
 from gateway.settings import Settings
 from gateway.upstreams import Upstream, open_client
-from servicekit import problems, requests
+from servicekit import metrics, problems, requests
+from servicekit.metrics import METRICS_PATH
 from servicekit.service_app import MAX_BODY_BYTES, SHUTDOWN_GRACE_SECONDS
 
 
@@ -31,11 +32,13 @@ def create_app(settings: Settings | None = None) -> Sanic:
     # default set adds to every request or to the app.
     Extend(app, extensions=[HTTPExtension], built_in_extensions=False)
     problems.install(app)
-    requests.install(app, public_paths=("/health", "/ready", OPERATIONS_PREFIX))
+    requests.install(app, public_paths=("/health", "/ready", METRICS_PATH, OPERATIONS_PREFIX))
+    metrics.install(app, "gateway")
     operators.install(app, OperatorAccess(settings.operator_token, settings.operator_name))
     app.blueprint(routes.bp)
     app.blueprint(operations.bp)
     app.blueprint(live.bp)
+    app.blueprint(metrics.blueprint())
 
     @app.before_server_start
     async def open_http_client(app: Sanic) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sanic import Request, Sanic
 
+from servicekit.metrics import METRICS_PATH
 from servicekit.problems import Unauthorized
 
 OPERATIONS_PREFIX = "/ops"
@@ -34,7 +35,9 @@ class OperatorAccess:
 
 
 def is_operations(path: str) -> bool:
-    return path == OPERATIONS_PREFIX or path.startswith(OPERATIONS_PREFIX + "/")
+    """The operations endpoints, and the gateway's own ``/metrics``: it is on the public port (the services' are on
+    their internal ones, and the gateway never forwards to them)."""
+    return path in (OPERATIONS_PREFIX, METRICS_PATH) or path.startswith(OPERATIONS_PREFIX + "/")
 
 
 def install(app: Sanic, access: OperatorAccess) -> None:

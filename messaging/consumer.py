@@ -34,12 +34,13 @@ from aiokafka.errors import KafkaError
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from messaging import faults
+from messaging import after_commit, faults, metrics
+from messaging.after_commit import Deferred
 from messaging.backoff import Backoff
 from messaging.context import in_own_context
 from messaging.dead_letters import Delivery, Failure, Letter
 from messaging.events import Envelope, InvalidMessage
-from messaging.retries import Failures
+from messaging.retries import DueRetry, Failures
 from messaging.transient import is_transient
 
 log = logging.getLogger("messaging.consumer")
@@ -79,6 +80,15 @@ class Message:
 
 Decoded = Message | Letter
 """A message to hand to its handler, or the dead letter an invalid one becomes."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How a retry of a set-aside message ended."""
+
+    applied: bool
+    letters: int
+    """Dead letters it made: the message itself once its attempts are spent, or one its handler rejected."""
 
 
 class Dispatcher:
@@ -124,12 +134,14 @@ class EventConsumer:
         consumer: AIOKafkaConsumer,
         dispatcher: Dispatcher,
         *,
+        service: str,
         batch_size: int = 200,
         after_commit: Callable[[], None] | None = None,
         after_dead_letter: Callable[[], None] | None = None,
     ) -> None:
         self._consumer = consumer
         self._dispatcher = dispatcher
+        self._service = service
         self._batch_size = batch_size
         self._after_commit = after_commit
         self._after_dead_letter = after_dead_letter
@@ -187,7 +199,7 @@ class EventConsumer:
             if len(items) > 1:
                 log.info("batch of %d messages rolled back (%s); handling them one at a time", len(items), exc)
             return False
-        self._committed(len(items))
+        self._committed(items)
         return True
 
     async def _handle_alone(self, item: Decoded) -> None:
@@ -199,11 +211,12 @@ class EventConsumer:
                 if not is_transient(exc) and isinstance(item, Message) and await self._set_aside(item, exc, backoff):
                     return
                 self.stats.retries += 1
+                metrics.MESSAGES_RETRIED.labels(self._service, item.delivery.topic).inc()
                 delay = backoff.next()
                 log.warning("message at %s failed: %s; retrying in %.1fs", item.delivery.source, exc, delay)
                 await asyncio.sleep(delay)
             else:
-                self._committed(1)
+                self._committed([item])
                 return
 
     async def _set_aside(self, message: Message, exc: Exception, backoff: Backoff) -> bool:
@@ -215,12 +228,16 @@ class EventConsumer:
         except Exception as record_exc:
             log.warning("setting %s aside failed: %s", message.delivery.source, record_exc)
             return False
+        topic = message.delivery.topic
+        metrics.MESSAGES_PROCESSED.labels(self._service, topic).inc()
         if dead:
             self.stats.dead_lettered += 1
+            metrics.DEAD_LETTERS.labels(self._service, topic).inc()
             if self._after_dead_letter:
                 self._after_dead_letter()
         else:
             self.stats.set_aside += 1
+            metrics.MESSAGES_RETRIED.labels(self._service, topic).inc()
             log.warning(
                 "message %s (%s, order %s) at %s failed: %s: %s; set aside for retry",
                 envelope.message_id,
@@ -238,16 +255,21 @@ class EventConsumer:
             return await self._dispatcher.failures.record(conn, message.delivery, exc, attempt=1)
 
     async def _apply(self, items: list[Decoded]) -> None:
-        async with in_transaction() as conn:
-            letters = await self._dispatcher.apply(conn, items)
+        with after_commit.collected() as deferred:
+            async with in_transaction() as conn:
+                letters = await self._dispatcher.apply(conn, items)
+        after_commit.run(deferred)
         if letters:
             self.stats.dead_lettered += letters
+            metrics.DEAD_LETTERS.labels(self._service, items[0].delivery.topic).inc(letters)
             if self._after_dead_letter:
                 self._after_dead_letter()
 
-    def _committed(self, messages: int) -> None:
-        self.stats.processed += messages
+    def _committed(self, items: list[Decoded]) -> None:
+        self.stats.processed += len(items)
         self.stats.transactions += 1
+        for topic, group in itertools.groupby(item.delivery.topic for item in items):
+            metrics.MESSAGES_PROCESSED.labels(self._service, topic).inc(len(list(group)))
         if self._after_commit:
             self._after_commit()
 
@@ -260,14 +282,14 @@ class EventConsumer:
             self.stats.failed_commits += 1
             log.warning("commit of %s failed: %s", offsets, exc)
 
-    async def lag(self) -> dict[str, int]:
-        """Messages behind the end of each assigned partition."""
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Messages behind the end of each assigned partition, by topic and partition."""
         result = {}
         for partition in self._consumer.assignment():
             highwater = self._consumer.highwater(partition)
             if highwater is not None:
                 position = await self._consumer.position(partition)
-                result[f"{partition.topic}/{partition.partition}"] = max(0, highwater - position)
+                result[(partition.topic, partition.partition)] = max(0, highwater - position)
         return result
 
 
@@ -279,12 +301,14 @@ class RetryWorker:
         dispatchers: Mapping[str, Dispatcher],
         failures: Failures,
         *,
+        service: str,
         poll_interval: float = 0.25,
         after_commit: Callable[[], None] | None = None,
         after_dead_letter: Callable[[], None] | None = None,
     ) -> None:
         self._dispatchers = dispatchers
         self._failures = failures
+        self._service = service
         self._poll_interval = poll_interval
         self._after_commit = after_commit
         self._after_dead_letter = after_dead_letter
@@ -310,36 +334,51 @@ class RetryWorker:
     async def retry_one(self) -> bool:
         """One due message, in one transaction: applied (and its retry forgotten), or its failure recorded. The
         attempt runs in a savepoint, so the retry row stays locked however it ends. False when none was due."""
-        async with in_transaction() as conn:
-            due = await self._failures.claim_due(conn)
-            if due is None:
-                return False
-            attempt = due.attempts + 1
-            dispatcher = self._dispatchers.get(due.delivery.topic)
-            try:
-                if dispatcher is None:
-                    raise InvalidMessage(f"no consumer here reads {due.delivery.topic}")
-                item = dispatcher.decode(due.delivery, attempt)
-                if isinstance(item, Letter):
-                    raise InvalidMessage(item.failure.reason)
-                async with conn._in_transaction() as savepoint:
-                    letters = await dispatcher.apply(savepoint, [item], attempt)
-                    await self._failures.forget(savepoint, due.delivery)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                dead = await self._failures.record(conn, due.delivery, exc, attempt, due.first_failed_at)
-                letters = int(dead)
-                log.warning("retry %d of %s failed: %s: %s", attempt, due.delivery.source, type(exc).__name__, exc)
-            else:
-                self.recovered += 1
-                log.info("message at %s applied on attempt %d", due.delivery.source, attempt)
-        self.dead_lettered += letters
-        if letters and self._after_dead_letter:
-            self._after_dead_letter()
+        with after_commit.collected() as deferred:
+            async with in_transaction() as conn:
+                due = await self._failures.claim_due(conn)
+                if due is None:
+                    return False
+                outcome = await self._attempt(conn, due, deferred)
+        after_commit.run(deferred)
+        self._count(due, outcome)
         if self._after_commit:
             self._after_commit()
         return True
+
+    async def _attempt(self, conn: BaseDBAsyncClient, due: DueRetry, deferred: list[Deferred]) -> Attempt:
+        attempt = due.attempts + 1
+        dispatcher = self._dispatchers.get(due.delivery.topic)
+        try:
+            if dispatcher is None:
+                raise InvalidMessage(f"no consumer here reads {due.delivery.topic}")
+            item = dispatcher.decode(due.delivery, attempt)
+            if isinstance(item, Letter):
+                raise InvalidMessage(item.failure.reason)
+            async with conn._in_transaction() as savepoint:
+                letters = await dispatcher.apply(savepoint, [item], attempt)
+                await self._failures.forget(savepoint, due.delivery)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            deferred.clear()
+            dead = await self._failures.record(conn, due.delivery, exc, attempt, due.first_failed_at)
+            log.warning("retry %d of %s failed: %s: %s", attempt, due.delivery.source, type(exc).__name__, exc)
+            return Attempt(applied=False, letters=int(dead))
+        log.info("message at %s applied on attempt %d", due.delivery.source, attempt)
+        return Attempt(applied=True, letters=letters)
+
+    def _count(self, due: DueRetry, outcome: Attempt) -> None:
+        topic = due.delivery.topic
+        if outcome.applied:
+            self.recovered += 1
+        elif not outcome.letters:
+            metrics.MESSAGES_RETRIED.labels(self._service, topic).inc()
+        if outcome.letters:
+            self.dead_lettered += outcome.letters
+            metrics.DEAD_LETTERS.labels(self._service, topic).inc(outcome.letters)
+            if self._after_dead_letter:
+                self._after_dead_letter()
 
 
 def _envelopes(messages: list[Message]) -> list[Envelope]:

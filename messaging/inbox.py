@@ -6,6 +6,8 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from messaging import metrics
+from messaging.after_commit import after_commit
 from messaging.retention import delete_older_than
 
 
@@ -29,6 +31,12 @@ def first_delivery(model: type[InboxMessage], parameter: int = 1) -> str:
         f"INSERT INTO {model._meta.db_table} (message_id, received_at) VALUES (${parameter}, now()) "
         "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
     )
+
+
+def seen_again(model: type[InboxMessage]) -> None:
+    """Count a delivery the inbox had already recorded (``first_delivery`` returned nothing), once the transaction
+    that found it commits. The series is labelled with the service whose ORM app holds the inbox."""
+    after_commit(metrics.INBOX_DUPLICATES.labels(model._meta.app).inc)
 
 
 async def purge_older_than(model: type[InboxMessage], seconds: float) -> int:

@@ -15,6 +15,7 @@ wake-up costs latency, never a message: the relay also polls every second.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -31,7 +32,7 @@ from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from messaging import faults
+from messaging import faults, metrics
 from messaging.backoff import Backoff
 from messaging.context import in_own_context
 from messaging.events import Envelope
@@ -117,8 +118,11 @@ class RelayStats:
 
 
 class OutboxRelay:
-    def __init__(self, model: type[OutboxMessage], *, batch_size: int = 200, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, model: type[OutboxMessage], *, service: str, batch_size: int = 200, poll_interval: float = 1.0
+    ) -> None:
         self._table = model._meta.db_table
+        self._service = service
         self.producer: AIOKafkaProducer | None = None
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -214,6 +218,8 @@ class OutboxRelay:
         self.stats.batches += 1
         lags = [(now - row["created_at"].timestamp()) * 1000 for row in rows]
         self.stats.recent_lags_ms = (self.stats.recent_lags_ms + lags)[-1000:]
+        for topic, published in collections.Counter(row["topic"] for row in rows).items():
+            metrics.OUTBOX_PUBLISHED.labels(self._service, topic).inc(published)
 
     async def delete_published(self, retention_seconds: float) -> int:
         """Retention: delete rows published longer ago than ``retention_seconds``."""

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from tortoise import connections
 
+from messaging import metrics
 from messaging.backoff import Backoff
 from messaging.console import DeadLetterConsole
 from messaging.consumer import Dispatcher, EventConsumer, Handler, RetryWorker
@@ -78,7 +79,9 @@ class Messaging:
         self._retention_seconds = retention_seconds
         self._background: dict[str, Callable[[], Awaitable[None]]] = {}
         self._cleanups = list(cleanups or [])
-        self.relay = OutboxRelay(outbox, batch_size=relay_batch)
+        self.service = service
+        metrics.report_from_zero(service, [s.topic for s in subscriptions], inbox=inbox is not None)
+        self.relay = OutboxRelay(outbox, service=service, batch_size=relay_batch)
         self.dead_letters = DeadLetters(failures.dead_letters)
         self.failures = Failures(failures.retries, self.dead_letters, retry_policy or RetryPolicy())
         self.dead_letter_relay = DeadLetterRelay(self.dead_letters, service)
@@ -87,6 +90,7 @@ class Messaging:
         self.retry_worker = RetryWorker(
             self._dispatchers,
             self.failures,
+            service=service,
             after_commit=self.relay.announce if any(s.publishes for s in subscriptions) else None,
             after_dead_letter=self.dead_letter_relay.wake,
         )
@@ -95,7 +99,7 @@ class Messaging:
             dsn, {NOTIFY_CHANNEL: self.relay.wake, **(channels or {})}, on_reconnect=self._catch_up
         )
         self._on_reconnect = on_reconnect
-        self.supervisor = Supervisor()
+        self.supervisor = Supervisor(service)
         self.consumers: list[EventConsumer] = []
         self._clients: list[AIOKafkaProducer | AIOKafkaConsumer] = []
         self.producer: AIOKafkaProducer | None = None
@@ -152,6 +156,7 @@ class Messaging:
             event_consumer = EventConsumer(
                 consumer,
                 self._dispatchers[subscription.topic],
+                service=self.service,
                 after_commit=self.relay.announce if subscription.publishes else None,
                 after_dead_letter=self.dead_letter_relay.wake,
             )
@@ -176,10 +181,21 @@ class Messaging:
                 log.warning("retention cleanup failed: %s", exc)
             await asyncio.sleep(interval)
 
-    async def state(self) -> dict[str, Any]:
-        lag: dict[str, int] = {}
+    async def lag(self) -> dict[tuple[str, int], int]:
+        lag: dict[tuple[str, int], int] = {}
         for consumer in self.consumers:
             lag |= await consumer.lag()
+        return lag
+
+    async def refresh_metrics(self) -> None:
+        """Set the gauges that cost a query, before a scrape reads them."""
+        backlog = await self.relay.backlog()
+        metrics.OUTBOX_PENDING.labels(self.service).set(backlog["pending"])
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(backlog["oldest_age_seconds"])
+        metrics.CONSUMER_LAG.set(self.service, await self.lag())
+
+    async def state(self) -> dict[str, Any]:
+        lag = {f"{topic}/{partition}": behind for (topic, partition), behind in (await self.lag()).items()}
         db = connections.get("default")
         dead_letters = await self.dead_letters.counts(db)
         return {

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from messaging import metrics
 from messaging.backoff import Backoff
 
 log = logging.getLogger("messaging.supervisor")
@@ -32,7 +33,8 @@ class TaskState:
 
 
 class Supervisor:
-    def __init__(self, initial_backoff: float = 0.5, max_backoff: float = 30.0) -> None:
+    def __init__(self, service: str, initial_backoff: float = 0.5, max_backoff: float = 30.0) -> None:
+        self._service = service
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -41,6 +43,7 @@ class Supervisor:
     def start(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work()`` until it returns (then it is finished) or the supervisor stops; restart it when it raises."""
         self.states[name] = TaskState()
+        metrics.TASK_RESTARTS.labels(self._service, name)
         self._tasks[name] = asyncio.create_task(self._supervise(name, work), name=name)
 
     async def stop(self) -> None:
@@ -76,6 +79,7 @@ class Supervisor:
                 delay = backoff.next()
                 state.state, state.last_error = RESTARTING, f"{type(exc).__name__}: {exc}"
                 state.restarts += 1
+                metrics.TASK_RESTARTS.labels(self._service, name).inc()
                 log.exception("background task %s died; restarting it in %.1fs", name, delay)
                 await asyncio.sleep(delay)
                 state.state = RUNNING

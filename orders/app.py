@@ -43,6 +43,7 @@ def create_app(
         blueprints=[api.bp, live.bp],
         summary=service.summary,
         journey=journey.journey,
+        gauges=deadline.refresh_metrics,
     )
     app.ctx.live = hub
     app.ctx.deadline = deadline

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from messaging.context import in_own_context
 from messaging.outbox import DATABASE_ERRORS
-from orders import service
+from orders import metrics, service
 
 log = logging.getLogger("orders.deadline")
 
@@ -23,6 +23,9 @@ class PaymentDeadline:
         # An overdue order is asked about within a tenth of the deadline (at most 5 s) of falling due.
         self._interval = min(5.0, deadline_seconds / 10)
         self.asked = 0
+
+    async def refresh_metrics(self) -> None:
+        metrics.ORDERS_OVERDUE.set(await service.count_overdue(self.deadline_seconds))
 
     async def run(self) -> None:
         while True:

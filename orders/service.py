@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -13,8 +14,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
+from messaging.after_commit import after_commit
 from messaging.events import Envelope, FailureReason, PaymentExpireRequested, PaymentRequested
 from messaging.outbox import enqueue, outbox_insert
+from orders import metrics
 from orders.domain import NewOrder, OrderQuery, OrderStatus, order_view
 from orders.models import Order, Outbox
 from servicekit.problems import NotFound
@@ -23,6 +26,7 @@ log = logging.getLogger("orders.service")
 
 STATUS_CHANNEL = "order_status"
 EXPIRY_BATCH = 500
+OVERDUE_BOUND = 10_000
 
 
 async def create_order(conn: BaseDBAsyncClient, *, user_id: str, new: NewOrder, commands_topic: str) -> Order:
@@ -107,10 +111,11 @@ async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentO
         "settled AS (UPDATE orders SET status = first.status, failure_reason = first.failure, updated_at = now() "
         "FROM first WHERE orders.id = first.order_id AND orders.status = 'PENDING' "
         "RETURNING orders.id, orders.user_id, orders.status, orders.failure_reason, "
+        "extract(epoch FROM now() - orders.created_at)::float8 AS settle_seconds, "
         "pg_notify($6, json_build_object('order_id', orders.id, 'user_id', orders.user_id)::text)) "
-        "SELECT id, status, failure_reason, NULL::bigint AS position, NULL AS known, NULL AS order_user_id, "
-        "NULL::numeric AS order_amount FROM settled "
-        "UNION ALL SELECT order_id, NULL, NULL, position, known, order_user_id, order_amount "
+        "SELECT id, status, failure_reason, settle_seconds, NULL::bigint AS position, NULL AS known, "
+        "NULL AS order_user_id, NULL::numeric AS order_amount FROM settled "
+        "UNION ALL SELECT order_id, NULL, NULL, NULL, position, known, order_user_id, order_amount "
         "FROM checked WHERE NOT coalesce(matches, false)",
         [
             [outcome.order_id for outcome in outcomes],
@@ -126,6 +131,7 @@ async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentO
         if row["position"] is None:
             reason = row["failure_reason"]
             log.info("order %s %s", row["id"], row["status"] if reason is None else f"{row['status']} ({reason})")
+            after_commit(functools.partial(metrics.settled, row["status"], row["settle_seconds"]))
             continue
         outcome = outcomes[row["position"] - 1]
         if not row["known"]:
@@ -164,6 +170,17 @@ async def request_expiry_of_overdue(
             "order %s of %s is past its payment deadline; asking Payments to close it", order["id"], order["user_id"]
         )
     return [order["id"] for order in overdue]
+
+
+async def count_overdue(deadline_seconds: float, bound: int = OVERDUE_BOUND) -> int:
+    """Orders PENDING for longer than the deadline, counted up to ``bound``: the PENDING ones only (a partial
+    index), however many settled orders the table holds."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT count(*) AS n FROM (SELECT FROM orders WHERE status = 'PENDING' "
+        "AND created_at < now() - make_interval(secs => $1) LIMIT $2) AS overdue",
+        [deadline_seconds, bound],
+    )
+    return rows[0]["n"]
 
 
 async def summary() -> dict[str, Any]:

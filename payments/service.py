@@ -20,7 +20,7 @@ from messaging.events import (
     PaymentRequested,
     PaymentSucceeded,
 )
-from messaging.inbox import first_delivery
+from messaging.inbox import first_delivery, seen_again
 from messaging.outbox import enqueue, outbox_insert
 from payments.models import Account, Deposit, Inbox, Outbox, Payment
 from servicekit.problems import Conflict, NotFound
@@ -69,6 +69,7 @@ async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, re
     assert isinstance(command, PaymentRequested)
     outcome = await _pay_once(conn, envelope, command, results_topic)
     if not outcome["first_delivery"]:
+        seen_again(Inbox)
         log.info("payment command %s for order %s already handled", envelope.message_id, command.order_id)
         return None
     if outcome["debited"]:
@@ -105,6 +106,7 @@ async def settle_expiry_request(conn: BaseDBAsyncClient, envelope: Envelope, res
         [envelope.message_id, request.order_id, request.user_id, request.amount, *announce_parameters],
     )
     if not outcome["first_delivery"]:
+        seen_again(Inbox)
         log.info("expiry request %s for order %s already handled", envelope.message_id, request.order_id)
         return None
     if outcome["claimed"]:

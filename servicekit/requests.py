@@ -69,7 +69,7 @@ def json_body(request: Request) -> dict[str, Any]:
 
 def install(
     app: Sanic,
-    public_paths: Iterable[str] = ("/health", "/ready", "/ops"),
+    public_paths: Iterable[str] = ("/health", "/ready", "/metrics", "/ops"),
     public_prefixes: tuple[str, ...] = ("/ops/",),
 ) -> None:
     """Every response carries the request id; every route but the public ones needs ``X-User-Id``. The operations

@@ -10,8 +10,9 @@ import logging
 from sanic import Blueprint, Sanic
 from tortoise import Tortoise, connections
 
+from messaging.outbox import DATABASE_ERRORS
 from messaging.runtime import Messaging
-from servicekit import health, operations, problems, requests
+from servicekit import health, metrics, operations, problems, requests
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger("servicekit.app")
@@ -23,6 +24,7 @@ MAX_BODY_BYTES = 1024 * 1024
 # grace period (its default is 15 s).
 SHUTDOWN_GRACE_SECONDS = 5.0
 DATABASE_CLOSE_SECONDS = 2.0
+GAUGES_SECONDS = 2.0
 
 
 def create(
@@ -33,7 +35,9 @@ def create(
     blueprints: list[Blueprint],
     summary: health.Summary,
     journey: operations.Journey,
+    gauges: metrics.Refresh | None = None,
 ) -> Sanic:
+    """``gauges`` sets the service's own gauges before each scrape of ``/metrics``, after the messaging ones."""
     app = Sanic(config.name, configure_logging=False)
     # Only the gateway is public: a service needs none of Sanic Extensions (CORS, OpenAPI, injection), and their
     # per-request signal and middleware showed in the profile of every request.
@@ -45,9 +49,11 @@ def create(
     app.ctx.journey = journey
     problems.install(app)
     requests.install(app)
+    metrics.install(app, config.name)
     for bp in blueprints:
         app.blueprint(bp)
     app.blueprint(health.blueprint(config.name, summary))
+    app.blueprint(metrics.blueprint(_refreshing(messaging, gauges)))
     app.blueprint(operations.bp)
 
     @app.before_server_start
@@ -70,3 +76,17 @@ def create(
             log.warning("database connections still in use after %.0fs; exiting anyway", DATABASE_CLOSE_SECONDS)
 
     return app
+
+
+def _refreshing(messaging: Messaging, gauges: metrics.Refresh | None) -> metrics.Refresh:
+    async def refresh() -> None:
+        """With the database away, a scrape still gets the counters, and the gauges as last measured."""
+        try:
+            async with asyncio.timeout(GAUGES_SECONDS):
+                await messaging.refresh_metrics()
+                if gauges is not None:
+                    await gauges()
+        except (TimeoutError, *DATABASE_ERRORS) as exc:
+            log.warning("measuring the gauges for /metrics failed: %s", exc)
+
+    return refresh

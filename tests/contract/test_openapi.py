@@ -25,6 +25,8 @@ SPEC_PATH = ROOT / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 GATEWAY_OWN = {("GET", "/health"), ("GET", "/ready")}
+METRICS = ("GET", "/metrics")
+"""Every process serves its own; the gateway's is documented, as an operator's."""
 SWITCHING_PROTOCOLS = "101"
 SWAGGER_ORIGIN = "http://localhost:8082"
 
@@ -72,12 +74,12 @@ def gateway_routes() -> set[Operation]:
 
 def public_routes(app: Sanic) -> set[Operation]:
     """A service's routes as the gateway publishes them: its ``/ops`` as ``/ops/<service>``, its part of an order's
-    journey as the whole journey, without the service's own ``/health`` and ``/ready``."""
+    journey as the whole journey, without the service's own ``/health``, ``/ready`` and ``/metrics``."""
     renamed = {
         ("GET", "/ops"): ("GET", f"/ops/{app.name}"),
         ("GET", "/ops/journey/{order_id}"): ("GET", "/ops/orders/{order_id}/journey"),
     }
-    return {renamed.get(operation, operation) for operation in app_routes(app) - GATEWAY_OWN}
+    return {renamed.get(operation, operation) for operation in app_routes(app) - GATEWAY_OWN - {METRICS}}
 
 
 def proxied(table: Iterable[tuple[str, list[str]]]) -> set[Operation]:
@@ -111,7 +113,7 @@ def test_the_websocket_is_documented_as_one_and_served_as_one_behind_the_gateway
 def test_every_service_route_is_published_by_the_gateway() -> None:
     services = public_routes(create_orders()) | public_routes(create_payments())
 
-    assert services | GATEWAY_OWN == documented()
+    assert services | GATEWAY_OWN | {METRICS} == documented()
 
 
 @pytest.mark.parametrize(("path", "method"), sorted((path, method.lower()) for method, path in documented()))
@@ -120,7 +122,7 @@ def test_every_operation_states_identity_request_id_and_problem_errors(path: str
     parameters = {resolve(parameter)["name"] for parameter in operation["parameters"]}
     responses = {status: resolve(response) for status, response in operation["responses"].items()}
 
-    operator_only = path.startswith("/ops/")
+    operator_only = path.startswith("/ops/") or (method.upper(), path) == METRICS
     assert "X-Request-Id" in parameters
     assert ("X-User-Id" in parameters) == ((method.upper(), path) not in GATEWAY_OWN and not operator_only)
     assert operation.get("security") == ([{"OperatorToken": []}] if operator_only else None)

@@ -30,11 +30,12 @@ USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 contract = schemathesis.openapi.from_path(SPEC_PATH)
 # GET /ws/orders stays in: over plain HTTP it runs the checks made before a WebSocket upgrade (identity, order_id)
 # and otherwise ends in the documented 426, so every answer it gets is a documented one.
-# Operations that take input get many examples. /ops/* is the operator's, with the operator token; its figures
-# answer in about half a second (they ask Kafka for offsets), so it gets a few, without the coverage phase's
-# header variations.
-inputs = contract.exclude(path_regex="^/ops/")
-figures = schemathesis.openapi.from_path(SPEC_PATH).include(path_regex="^/ops/")
+# Operations that take input get many examples. /ops/* and /metrics are the operator's, with the operator token;
+# its figures answer in about half a second (they ask Kafka for offsets), so it gets a few, without the coverage
+# phase's header variations.
+OPERATORS = "^/(ops/|metrics$)"
+inputs = contract.exclude(path_regex=OPERATORS)
+figures = schemathesis.openapi.from_path(SPEC_PATH).include(path_regex=OPERATORS)
 figures.config.phases.update(phases=["examples", "fuzzing"])
 
 

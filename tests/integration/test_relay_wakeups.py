@@ -89,7 +89,7 @@ async def first_pass_done(relay: OutboxRelay) -> None:
 
 @pytest.mark.usefixtures("scratch_outbox")
 async def test_the_writers_own_relay_publishes_at_once(producer: AIOKafkaProducer, topic: str) -> None:
-    relay = OutboxRelay(ScratchOutbox, poll_interval=HOUR)
+    relay = OutboxRelay(ScratchOutbox, service="scratch", poll_interval=HOUR)
     async with running(relay.run(producer), relay.run_announcer()):
         await first_pass_done(relay)
         await write_event(topic)
@@ -102,7 +102,7 @@ async def test_the_writers_own_relay_publishes_at_once(producer: AIOKafkaProduce
 async def test_another_instances_relay_is_woken_by_the_announcement(
     infra: LocalStack, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    writer, other = OutboxRelay(ScratchOutbox, poll_interval=HOUR), OutboxRelay(ScratchOutbox, poll_interval=HOUR)
+    writer, other = (OutboxRelay(ScratchOutbox, service="scratch", poll_interval=HOUR) for _ in range(2))
     listener = PgListener(infra.database_urls["orders"], {NOTIFY_CHANNEL: other.wake})
     async with running(listener.run(), other.run(producer), writer.run_announcer()):
         await listener.connected.wait()

@@ -34,7 +34,7 @@ async def test_old_published_rows_go_and_recent_ones_stay(orders_orm: None) -> N
     await add_published_rows(old, days_ago=8)
     await add_published_rows(10, days_ago=1)
 
-    deleted = await OutboxRelay(Outbox).delete_published(retention_seconds=7 * 86400)
+    deleted = await OutboxRelay(Outbox, service="orders").delete_published(retention_seconds=7 * 86400)
 
     assert deleted >= old
     assert await rows("published_at < now() - interval '7 days'") == 0

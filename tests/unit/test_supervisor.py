@@ -11,7 +11,7 @@ from messaging.supervisor import FINISHED, RESTARTING, RUNNING, Supervisor
 async def test_a_dying_loop_is_restarted_and_reported_down_until_it_runs_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    supervisor = Supervisor(initial_backoff=0.2, max_backoff=0.2)
+    supervisor = Supervisor("scratch", initial_backoff=0.2, max_backoff=0.2)
     failures_left, down_seen = 2, []
     running = asyncio.Event()
 
@@ -47,7 +47,7 @@ async def test_a_dying_loop_is_restarted_and_reported_down_until_it_runs_again(
 
 
 async def test_a_loop_that_returns_is_finished_not_restarted() -> None:
-    supervisor = Supervisor(initial_backoff=0.01)
+    supervisor = Supervisor("scratch", initial_backoff=0.01)
 
     async def once() -> None:
         return None

@@ -29,6 +29,7 @@ from tortoise.transactions import in_transaction
 
 from messaging.backoff import Backoff
 from messaging.context import in_own_context
+from messaging.counting import count_by
 from messaging.topics import dead_letter_topic
 from messaging.transient import is_transient
 
@@ -210,9 +211,9 @@ class DeadLetters:
                 )
         return added
 
-    async def counts(self, conn: BaseDBAsyncClient) -> dict[str, int]:
-        rows = await conn.execute_query_dict(f"SELECT state, count(*) AS n FROM {self.table} GROUP BY state")
-        return {PENDING: 0, REPLAYED: 0, DISCARDED: 0} | {row["state"]: row["n"] for row in rows}
+    async def counts(self, conn: BaseDBAsyncClient) -> tuple[dict[str, int], bool]:
+        """Letters by state, and whether the counts are exact (``messaging.counting``)."""
+        return await count_by(conn, self.table, "state", (PENDING, REPLAYED, DISCARDED))
 
 
 class DeadLetterRelay:

@@ -35,6 +35,7 @@ from tortoise.transactions import in_transaction
 from messaging import faults, metrics
 from messaging.backoff import Backoff
 from messaging.context import in_own_context
+from messaging.counting import Count, count
 from messaging.events import Envelope
 from messaging.retention import delete_older_than
 
@@ -95,6 +96,15 @@ def outbox_insert(
     if only_if:
         statement += f" WHERE {only_if}"
     return statement, [envelope.message_id, topic, key, lane_of(key), envelope.to_json()]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: Count
+    oldest_age_seconds: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"pending": self.pending.value, "oldest_age_seconds": self.oldest_age_seconds}
 
 
 @dataclass
@@ -225,10 +235,15 @@ class OutboxRelay:
         """Retention: delete rows published longer ago than ``retention_seconds``."""
         return await delete_older_than(self._table, "id", "published_at", retention_seconds)
 
-    async def backlog(self) -> dict[str, float | int]:
-        """How many rows wait to be published and how old the oldest is, for the ops view."""
-        _, rows = await connections.get("default").execute_query(
-            f"SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest "
-            f"FROM {self._table} WHERE published_at IS NULL"
+    async def backlog(self) -> Backlog:
+        """How many rows wait to be published (``messaging.counting``) and how old the oldest is: the first
+        unpublished row of each lane, one probe of the partial index per lane, however long the backlog."""
+        conn = connections.get("default")
+        pending = await count(conn, f"{self._table} WHERE published_at IS NULL")
+        (oldest,) = await conn.execute_query_dict(
+            "SELECT coalesce(extract(epoch FROM now() - min(first.created_at)), 0)::float8 AS age "
+            f"FROM generate_series(0, $1 - 1) AS lanes (lane), LATERAL (SELECT created_at FROM {self._table} "
+            "WHERE published_at IS NULL AND lane = lanes.lane ORDER BY id LIMIT 1) AS first",
+            [LANES],
         )
-        return {"pending": rows[0]["pending"], "oldest_age_seconds": float(rows[0]["oldest"])}
+        return Backlog(pending, oldest["age"])

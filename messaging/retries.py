@@ -18,6 +18,7 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from messaging.counting import Count, count
 from messaging.dead_letters import DeadLetters, Delivery, Failure, Letter, storable
 from messaging.events import InvalidMessage
 
@@ -152,6 +153,5 @@ class Failures:
             [delivery.topic, delivery.partition, delivery.offset],
         )
 
-    async def waiting(self, conn: BaseDBAsyncClient) -> int:
-        rows = await conn.execute_query_dict(f"SELECT count(*) AS n FROM {self._table}")
-        return rows[0]["n"]
+    async def waiting(self, conn: BaseDBAsyncClient) -> Count:
+        return await count(conn, self._table)

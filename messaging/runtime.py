@@ -190,25 +190,31 @@ class Messaging:
     async def refresh_metrics(self) -> None:
         """Set the gauges that cost a query, before a scrape reads them."""
         backlog = await self.relay.backlog()
-        metrics.OUTBOX_PENDING.labels(self.service).set(backlog["pending"])
-        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(backlog["oldest_age_seconds"])
+        metrics.OUTBOX_PENDING.labels(self.service).set(backlog.pending.value)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(backlog.oldest_age_seconds)
         metrics.CONSUMER_LAG.set(self.service, await self.lag())
 
     async def state(self) -> dict[str, Any]:
+        """The instance's messaging figures; ``estimates`` names those that are PostgreSQL's estimates (the tables
+        are past ``messaging.counting.EXACT_UP_TO`` rows)."""
         lag = {f"{topic}/{partition}": behind for (topic, partition), behind in (await self.lag()).items()}
         db = connections.get("default")
-        dead_letters = await self.dead_letters.counts(db)
+        dead_letters, letters_exact = await self.dead_letters.counts(db)
+        backlog = await self.relay.backlog()
+        retrying = await self.failures.waiting(db)
+        known = {"outbox": backlog.pending.exact, "dead_letters": letters_exact, "retrying": retrying.exact}
         return {
             "running": self.running,
             "listening": self.listener.connected.is_set(),
-            "outbox": await self.relay.backlog() | self.relay.stats.as_dict(),
+            "outbox": backlog.as_dict() | self.relay.stats.as_dict(),
             "consumers": [vars(consumer.stats) for consumer in self.consumers],
             "consumer_lag": lag,
             "dead_letters": dead_letters["PENDING"],
             "dead_letters_by_state": dead_letters,
-            "retrying": await self.failures.waiting(db),
+            "retrying": retrying.value,
             "retries": {"recovered": self.retry_worker.recovered, "dead_lettered": self.retry_worker.dead_lettered},
             "background_tasks": {name: state.as_dict() for name, state in self.supervisor.states.items()},
+            "estimates": [name for name, exact in known.items() if not exact],
         }
 
 

@@ -42,7 +42,9 @@ def blueprint(service: str, summary: Summary) -> Blueprint:
 
     @bp.get("/ops")
     async def ops(request: Request) -> HTTPResponse:
-        return json({"service": service, **await summary(), **await request.app.ctx.messaging.state()})
+        figures, messaging = await summary(), await request.app.ctx.messaging.state()
+        estimates = figures.pop("estimates", []) + messaging.pop("estimates")
+        return json({"service": service, **figures, **messaging, "estimates": estimates})
 
     return bp
 

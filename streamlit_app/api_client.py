@@ -180,6 +180,8 @@ class OrdersFigures:
     latest_failures: list[Order]
     settled_per_10s: list[SettledBucket]
     messaging: MessagingFigures
+    estimates: frozenset[str] = frozenset()
+    """The figures that are PostgreSQL's estimates, not counts (big tables)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ class PaymentsFigures:
     by_status: dict[str, int]
     accounts: int
     messaging: MessagingFigures
+    estimates: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -234,12 +237,16 @@ class GatewayClient:
                 SettledBucket(datetime.fromisoformat(item["at"]), item["settled"]) for item in body["settled_per_10s"]
             ],
             messaging=MessagingFigures.from_json(body),
+            estimates=frozenset(body["estimates"]),
         )
 
     def payments_figures(self, token: str) -> PaymentsFigures:
         body = self._operator_request("GET", "/ops/payments", token)
         return PaymentsFigures(
-            by_status=body["payments_by_status"], accounts=body["accounts"], messaging=MessagingFigures.from_json(body)
+            by_status=body["payments_by_status"],
+            accounts=body["accounts"],
+            messaging=MessagingFigures.from_json(body),
+            estimates=frozenset(body["estimates"]),
         )
 
     def dead_letters(self, token: str, *, state: str | None = None, q: str | None = None) -> DeadLetterPage:

@@ -93,7 +93,8 @@ SELECT coalesce(array_agg(id), '{}') AS batch_ids FROM (
     WHERE published_at IS NULL AND lane = ANY(relay.lanes) ORDER BY id LIMIT :relay_batch
     FOR UPDATE OF outbox SKIP LOCKED
 ) AS batch \\gset
-UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(:batch_ids::bigint[]);
+UPDATE outbox SET published_at = clock_timestamp(), published_partition = 0, published_offset = acked.id
+    FROM unnest(:batch_ids::bigint[]) AS acked (id) WHERE outbox.id = acked.id;
 COMMIT;
 \\endif
 """

@@ -44,7 +44,8 @@ async def outbox_steps(
     """The order's outbox rows written between ``since`` and ``until``: each one's writing and publishing, named
     by its event type (``names``: type -> what the step is called)."""
     rows = await connections.get("default").execute_query_dict(
-        "SELECT message_id, topic, payload, created_at, published_at FROM outbox "
+        "SELECT message_id, topic, payload, created_at, published_at, published_partition, published_offset "
+        "FROM outbox "
         "WHERE key = $1 AND strpos(payload, $2) > 0 AND (published_at IS NULL "
         "OR published_at BETWEEN $3 AND $4) ORDER BY id",
         [user_id, str(order_id), since - timedelta(seconds=1), until + OUTBOX_WINDOW],
@@ -55,7 +56,7 @@ async def outbox_steps(
         message_id = str(row["message_id"])
         steps.append(Step(row["created_at"], service, f"{name} written", f"to {row['topic']}", message_id))
         if row["published_at"] is not None:
-            steps.append(Step(row["published_at"], service, f"{name} published", row["topic"], message_id))
+            steps.append(Step(row["published_at"], service, f"{name} published", _position(row), message_id))
     return steps
 
 
@@ -87,6 +88,13 @@ async def dead_letter_steps(service: str, order_id: UUID, table: str) -> list[St
             for action in actions
         ]
     return steps
+
+
+def _position(row: dict[str, Any]) -> str:
+    """Where Kafka put it, when the relay recorded it (rows published before it did are only known by topic)."""
+    if row["published_offset"] is None:
+        return row["topic"]
+    return f"{row['topic']} partition {row['published_partition']} offset {row['published_offset']}"
 
 
 def _text(value: Any) -> str | None:

@@ -59,6 +59,8 @@ class OutboxMessage(Model):
     payload = fields.TextField()
     created_at = fields.DatetimeField(auto_now_add=True)
     published_at = fields.DatetimeField(null=True)
+    published_partition = fields.IntField(null=True)
+    published_offset = fields.BigIntField(null=True)
 
     class Meta:
         abstract = True
@@ -213,11 +215,14 @@ class OutboxRelay:
             acks = [
                 await self.producer.send(row["topic"], row["payload"].encode(), key=row["key"].encode()) for row in rows
             ]
-            await asyncio.gather(*acks)
+            records = await asyncio.gather(*acks)
             faults.point("relay.after_ack")
             await conn.execute_query(
-                f"UPDATE {self._table} SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])",
-                [[row["id"] for row in rows]],
+                f"UPDATE {self._table} SET published_at = clock_timestamp(), published_partition = acked.partition, "
+                "published_offset = acked.position "
+                "FROM unnest($1::bigint[], $2::integer[], $3::bigint[]) AS acked (id, partition, position) "
+                f"WHERE {self._table}.id = acked.id",
+                [[row["id"] for row in rows], [r.partition for r in records], [r.offset for r in records]],
             )
         self._record(rows)
         return len(rows)

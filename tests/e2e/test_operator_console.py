@@ -18,7 +18,7 @@ from stack.local import LocalStack
 from tests.conftest import BROKEN_USERS
 from tests.e2e.test_poison import produce
 from tests.helpers import as_operator, as_user, eventually, funded_account, settled
-from tests.integration.kafka_tools import read_all
+from tests.integration.kafka_tools import read_all, record_at
 
 
 async def listed(api: httpx.AsyncClient, **query: str) -> list[dict]:
@@ -161,7 +161,9 @@ async def test_discard_needs_a_reason_and_every_action_is_audited(
     assert unknown.status_code == 404
 
 
-async def test_the_journey_of_a_paid_order_has_every_step_in_causal_order(api: httpx.AsyncClient, user_id: str) -> None:
+async def test_the_journey_of_a_paid_order_has_every_step_in_causal_order(
+    stack: LocalStack, api: httpx.AsyncClient, user_id: str
+) -> None:
     await funded_account(api, user_id, "10.00")
     order = (await api.post("/orders", json={"amount": "4.00"}, headers=as_user(user_id))).json()
     await settled(api, user_id, order["id"])
@@ -190,6 +192,9 @@ async def test_the_journey_of_a_paid_order_has_every_step_in_causal_order(api: h
     assert at["payment result written"] <= at["payment result published"]
     by_step = {step["step"]: step for step in steps}
     assert by_step["command received"]["message_id"] == by_step["payment command written"]["message_id"]
+    topic, _, partition, _, offset = by_step["payment command published"]["detail"].split()
+    record = await record_at(stack.broker.bootstrap_servers, topic, int(partition), int(offset))
+    assert json.loads(record.value)["message_id"] == by_step["payment command published"]["message_id"]
     assert by_step["order settled"]["detail"] == "PAID"
     assert {step["service"] for step in steps} == {"orders", "payments"}
 

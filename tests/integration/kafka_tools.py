@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from messaging.kafka import KafkaSettings, make_producer
 
@@ -39,3 +39,16 @@ async def read_all(bootstrap_servers: str, topic: str, idle_ms: int = 1500) -> l
     finally:
         await consumer.stop()
     return records
+
+
+async def record_at(bootstrap_servers: str, topic: str, partition: int, offset: int) -> ConsumerRecord:
+    """The one record at this partition and offset."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        where = TopicPartition(topic, partition)
+        consumer.assign([where])
+        consumer.seek(where, offset)
+        return await consumer.getone()
+    finally:
+        await consumer.stop()

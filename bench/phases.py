@@ -1,7 +1,8 @@
 """The measurements, one method per figure: the PostgreSQL bound, saturation, latency at a fixed rate (with relay
 lag), gateway overhead, and the profile of the hot path; the PostgreSQL ceiling for Gozon's own statements, latency
-with poison messages, the live-status sockets and retention while writing have modules of their own
-(``bench.ceiling``, ``bench.poison``, ``bench.live``, ``bench.retention``)."""
+with poison messages, the live-status sockets, retention while writing and the operations endpoints at scale have
+modules of their own (``bench.ceiling``, ``bench.poison``, ``bench.live``, ``bench.retention``,
+``bench.ops_scale``)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,13 @@ class Plan:
     retention_warmup: float = 2.0
     retention_max_seconds: float = 300.0
     retention_probe_rate: float = 100.0
+    # Operations at scale: the /ops endpoints timed before and after a preload of this many settled orders; an
+    # endpoint is timed over ops_requests sequential requests, or as many as fit in ops_seconds.
+    ops_orders: int = 10_000_000
+    ops_orders_per_user: int = 10
+    ops_requests: int = 300
+    ops_warmup_requests: int = 5
+    ops_seconds: float = 60.0
 
     @classmethod
     def quick(cls) -> Plan:
@@ -101,6 +109,9 @@ class Plan:
             retention_inbox_rows=50_000,
             retention_seconds=4.0,
             retention_warmup=1.0,
+            ops_orders=10_000,
+            ops_requests=50,
+            ops_seconds=5.0,
         )
 
 

@@ -2,8 +2,9 @@
 measures it, and writes ``bench/results/<date>.json``, the table, and the README's latest-results section.
 
 ``--quick`` is a smoke run of a few seconds per phase whose results go to ``.data/bench/`` instead, as do those of
-``--only retention``, ``--only saturation`` (with the PostgreSQL bound it is set against) and ``--only poison``
-(with the fixed-rate probe it is set against), which measure that phase alone and print its own figures.
+``--only retention``, ``--only saturation`` (with the PostgreSQL bound it is set against), ``--only poison`` (with
+the fixed-rate probe it is set against) and ``--only ops``, which measure that phase alone and print its own
+figures.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -23,6 +25,7 @@ import uvloop
 
 from bench import poison, procs, report, retention
 from bench.observe import Observer
+from bench.ops_scale import OpsAtScale
 from bench.phases import Bench, Plan
 from bench.poison import Poison
 from bench.retention import SERVICE_RETENTION_SECONDS, Retention
@@ -33,7 +36,7 @@ log = logging.getLogger("bench")
 RESULTS = ROOT / "bench" / "results"
 QUICK_RESULTS = ROOT / ".data" / "bench"
 README = ROOT / "bench" / "README.md"
-ONLY_PHASES = ["retention", "saturation", "poison"]
+ONLY_PHASES = ["retention", "saturation", "poison", "ops"]
 # The services' own retention keeps rows longer than the retention phase's seeded ones are old, so it is the
 # bench that deletes them, while it measures.
 # The poison phase's broken user needs a handler that always fails: one lookup per message for every other user.
@@ -58,7 +61,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", choices=ONLY_PHASES, help="measure only this phase (no profile); print its figures, not the README"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only == "ops" and args.repeat not in (None, 1):
+        parser.error("--only ops measures once: the databases are nearly empty only before its preload")
+    return args
 
 
 def kafka_version(stack: LocalStack) -> str | None:
@@ -74,6 +80,8 @@ async def one_round(bench: Bench, only: str | None) -> dict[str, Any]:
     if only == "poison":
         fixed, _ = await bench.fixed_rate()
         return {"fixed_rate": fixed, "poison": await Poison(bench).measure()}
+    if only == "ops":
+        return {}  # measured once, after the rounds: see measure()
     return await bench.measure()
 
 
@@ -91,6 +99,10 @@ async def measure(
         bench.groups.sample_memory()
         peak_rss = {name: round(mib, 1) for name, mib in bench.groups.peak_rss.items()}
         profiles = await bench.profile(output, stamp) if profile else {}
+        if only in (None, "ops") and runs:
+            # After everything else, profile included, and once: the preload leaves the databases big, and they
+            # are nearly empty only the first time. Its figures are the last round's.
+            runs[-1]["ops"] = await OpsAtScale(bench).measure()
         versions = {
             "postgres": await observer.orders.fetchval("SHOW server_version"),
             "kafka": kafka_version(stack),
@@ -125,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         ports=Ports.free(),
         jar_cache=ROOT / ".data" / "kafka-dist",
         log_dir=data_dir / "logs",
-        extra_env=SERVICE_ENV,
+        # The ops phase calls the operations endpoints, which need the operator's token.
+        extra_env={**SERVICE_ENV, "GOZON_OPERATOR_TOKEN": secrets.token_urlsafe(32)},
     )
     finished = False
     try:
@@ -169,7 +182,10 @@ def report_only(result: dict[str, Any], output: Path, stamp: str) -> int:
     json_path = report.write_json(result, output, stamp)
     lines, accounted = [], []
     for index, run in enumerate(result["runs"], 1):
-        if "retention" in run:
+        if "ops" in run:
+            lines += [f"-- round {index}", *report.ops_summary(run["ops"])]
+            accounted.append(report.ops_accounted(run["ops"]))
+        elif "retention" in run:
             lines += [f"-- round {index}", *retention.summary(run["retention"])]
             accounted.append(retention.accounted(run["retention"]))
         elif "poison" in run:

@@ -42,6 +42,11 @@ SMOKE = Plan(
     retention_seconds=1,
     retention_warmup=0.2,
     retention_probe_rate=20,
+    # A preload of this size keeps the shared databases small; its rows are settled and its ledger adds up.
+    ops_orders=10_000,
+    ops_requests=20,
+    ops_warmup_requests=2,
+    ops_seconds=5,
 )
 
 
@@ -65,4 +70,7 @@ async def test_one_round_yields_every_figure_and_the_counts_add_up(stack: LocalS
     assert live["deliveries"] == live["expected_deliveries"] == 20 * 2
     retention = saved["runs"][0]["retention"]
     assert retention["old_rows_left"] == {"outbox": 0, "inbox": 0}
+    ops = saved["runs"][0]["ops"]
+    assert ops["preload"]["rows"] == {"orders": 10_000, "payments": 10_000, "accounts": 1_000, "deposits": 1_000}
+    assert saved["ops_goals"] is None
     assert "per GET via gateway" in report.table(saved)

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, clients=args.clients)
     if args.profile_rate:
         plan = dataclasses.replace(plan, profile_rate=args.profile_rate)
-    rounds = 0 if args.profile_only else args.repeat or (1 if args.quick else 3)
+    rounds = 0 if args.profile_only else args.repeat or (1 if args.quick or args.only == "ops" else 3)
     output = args.output or (QUICK_RESULTS if args.quick or args.only else RESULTS)
     output.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y-%m-%dT%H%M%S")

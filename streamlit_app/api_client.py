@@ -174,6 +174,11 @@ class MessagingFigures:
         return totals
 
 
+def shown(count: int, estimated: bool) -> int | str:
+    """A count as the pages show it: ``≈`` marks PostgreSQL's estimate."""
+    return f"≈ {count:,}" if estimated else count
+
+
 @dataclass(frozen=True)
 class OrdersFigures:
     by_status: dict[str, int]
@@ -183,6 +188,11 @@ class OrdersFigures:
     estimates: frozenset[str] = frozenset()
     """The figures that are PostgreSQL's estimates, not counts (big tables)."""
 
+    @property
+    def shown_by_status(self) -> dict[str, int | str]:
+        estimated = "orders_by_status" in self.estimates
+        return {status: shown(self.by_status.get(status, 0), estimated) for status in STATUSES}
+
 
 @dataclass(frozen=True)
 class PaymentsFigures:
@@ -190,6 +200,10 @@ class PaymentsFigures:
     accounts: int
     messaging: MessagingFigures
     estimates: frozenset[str] = frozenset()
+
+    @property
+    def shown_accounts(self) -> int | str:
+        return shown(self.accounts, "accounts" in self.estimates)
 
 
 @dataclass(frozen=True)

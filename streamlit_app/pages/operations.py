@@ -75,19 +75,13 @@ def settled_per_second(buckets: list[SettledBucket], now: datetime) -> pd.DataFr
     )
 
 
-def shown(count: int, estimated: bool) -> int | str:
-    return f"≈ {count:,}" if estimated else count
-
-
 def orders_section(figures: OrdersFigures, payments: PaymentsFigures | None) -> None:
     st.subheader("Orders")
     columns = st.columns(len(STATUSES) + 1)
-    estimated = "orders_by_status" in figures.estimates
-    for column, status in zip(columns, STATUSES, strict=False):
-        column.metric(status, shown(figures.by_status.get(status, 0), estimated))
-    accounts = shown(payments.accounts, "accounts" in payments.estimates) if payments else "?"
-    columns[-1].metric("Accounts", accounts)
-    if estimated:
+    for column, (status, count) in zip(columns, figures.shown_by_status.items(), strict=False):
+        column.metric(status, count)
+    columns[-1].metric("Accounts", payments.shown_accounts if payments else "?")
+    if figures.estimates or (payments and payments.estimates):
         st.caption("≈: PostgreSQL's estimate; the table is too large to count on every refresh.")
     st.markdown("**Orders settled per second**, last 5 minutes")
     chart = settled_per_second(figures.settled_per_10s, datetime.now(UTC))

@@ -393,24 +393,39 @@ class Checks:
         for letter in stored.keys() - copied:
             self.findings.violation("dead letter not on its topic", f"{letter}")
 
-    async def special_orders(self, poisoner: Poisoner) -> None:
+    async def special_orders(self, poisoner: Poisoner, windows: list[FaultWindow], deadline: float) -> None:
         """The flaky user's orders were paid despite their handlers' first failures; the broken user's were closed
-        by the deadline, FAILED with PAYMENT_TIMEOUT (the ledger and balance checks say: once, with no debit)."""
-        expected = [(order, "PAID", None) for order in poisoner.flaky_orders]
-        expected += [(order, "FAILED", "PAYMENT_TIMEOUT") for order in poisoner.broken_orders]
-        ids = [uuid.UUID(order.order_id) for order, _, _ in expected if order.order_id]
+        by the deadline, FAILED with PAYMENT_TIMEOUT (the ledger and balance checks say: once, with no debit).
+
+        A flaky order placed while the broker or a database was down, or the payments group stopped, may reach
+        Payments only after its deadline: then Payments rightly closes it as PAYMENT_TIMEOUT, and either outcome
+        is right. Without such an outage it must be paid."""
+        timeout = ("FAILED", "PAYMENT_TIMEOUT")
+        flaky_windows = [window for window in windows if window.kind == "flaky-handler"]
+        stopping = [window for window in windows if window.kind in STOPPING_FAULTS]
+        outage = any(
+            stop.covers(flaky.started, (flaky.ended or flaky.started) + deadline, grace=0)
+            for flaky in flaky_windows
+            for stop in stopping
+        )
+        paid = {("PAID", None), timeout} if outage else {("PAID", None)}
+        expected = [(order, paid) for order in poisoner.flaky_orders]
+        expected += [(order, {timeout}) for order in poisoner.broken_orders]
+        ids = [uuid.UUID(order.order_id) for order, _ in expected if order.order_id]
         rows = {
             row["id"]: row
             for row in await self.fetch(
                 "orders", "SELECT id, status, failure_reason FROM orders WHERE id = ANY($1::uuid[])", ids
             )
         }
-        for order, status, reason in expected:
+        for order, allowed in expected:
             row = rows.get(uuid.UUID(order.order_id or ""))
-            if row is None or (row["status"], row["failure_reason"]) != (status, reason):
+            if row is None or (row["status"], row["failure_reason"]) not in allowed:
                 self.findings.violation("wrong special outcome", f"{order.user_id} {order.order_id}: {_row(row)}")
+        flaky = [rows.get(uuid.UUID(order.order_id or "")) for order in poisoner.flaky_orders]
         self.figures["special_orders"] = {
-            "flaky_paid": len(poisoner.flaky_orders),
+            "flaky_paid": sum(1 for row in flaky if row and row["status"] == "PAID"),
+            "flaky_timed_out_after_an_outage": sum(1 for row in flaky if row and row["status"] == "FAILED"),
             "broken_timed_out": len(poisoner.broken_orders),
         }
 

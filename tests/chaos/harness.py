@@ -127,7 +127,7 @@ class ChaosRun:
         await self.checks.check_topics(self.load, self.injector)
         synthetic = {order.order_id for order in self.injector.synthetic_orders}
         await self.checks.dead_letters(self.poisoner, synthetic, self.config.max_attempts)
-        await self.checks.special_orders(self.poisoner)
+        await self.checks.special_orders(self.poisoner, self.injector.windows, self.config.payment_deadline)
         self.checks.stalls(self.settlement.stalls, self.injector.windows, self.config.grace)
         await self.checks.commands_handled()
 

@@ -181,3 +181,13 @@ async def test_the_gateway_lets_swagger_ui_try_every_call(stack: LocalStack) -> 
     assert call.status_code == 200
     assert call.headers["access-control-allow-origin"] in (SWAGGER_ORIGIN, "*")
     assert "x-request-id" in call.headers["access-control-expose-headers"]
+
+
+WITH_BODY = sorted(
+    (path, method.lower()) for method, path in documented() if "requestBody" in SPEC["paths"][path][method.lower()]
+)
+
+
+@pytest.mark.parametrize(("path", "method"), WITH_BODY)
+def test_every_operation_with_a_body_documents_the_400_for_one_that_is_not_json(path: str, method: str) -> None:
+    assert "400" in SPEC["paths"][path][method]["responses"]

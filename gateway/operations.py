@@ -46,7 +46,7 @@ def _upstreams(request: Request) -> dict[str, Upstream]:
 def _letter_service(request: Request, letter_id: str) -> Upstream:
     service, _, number = letter_id.rpartition("-")
     upstream = request.app.ctx.upstreams.get(service)
-    if upstream is None or not number.isdigit():
+    if upstream is None or not (number.isascii() and number.isdigit()):
         raise NotFound(f"No dead letter {letter_id!r}.")
     return upstream
 

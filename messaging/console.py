@@ -31,6 +31,7 @@ from messaging.dead_letters import (
 )
 
 STATES = (PENDING, REPLAYED, DISCARDED)
+MAX_ROW_ID = 2**63 - 1
 MAX_BULK_REPLAY = 1000
 """Letters one bulk replay takes at most; the answer says when more matched."""
 COLUMNS = (
@@ -79,8 +80,12 @@ class DeadLetterConsole:
         return f"{self.service}-{row_id}"
 
     def row_id(self, public_id: str) -> int | None:
+        """The letter's row id; None for an id no letter of this service can have (a row id is a bigint)."""
         prefix, _, number = public_id.rpartition("-")
-        return int(number) if prefix == self.service and number.isdigit() else None
+        if prefix != self.service or not (number.isascii() and number.isdigit()):
+            return None
+        row_id = int(number)
+        return row_id if row_id <= MAX_ROW_ID else None
 
     async def find(self, filters: Filters, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """The matching letters, newest failure first, and how many match."""

@@ -161,6 +161,19 @@ async def test_discard_needs_a_reason_and_every_action_is_audited(
     assert unknown.status_code == 404
 
 
+@pytest.mark.parametrize(
+    "letter_id",
+    ["orders-999999999", "payments-38713082827753341544621", "orders-١٢", "billing-1", "orders-"],
+    ids=["no such row", "past bigint", "non-ASCII digits", "no such service", "no number"],
+)
+@pytest.mark.parametrize("action", ["replay", "discard"])
+async def test_an_id_no_letter_can_have_is_404(api: httpx.AsyncClient, letter_id: str, action: str) -> None:
+    response = await api.post(f"/ops/dead-letters/{letter_id}/{action}", json={"reason": "x"}, headers=as_operator())
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 async def test_the_journey_of_a_paid_order_has_every_step_in_causal_order(
     stack: LocalStack, api: httpx.AsyncClient, user_id: str
 ) -> None:

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt clean bench chaos browser-deps prometheus-deps
+.PHONY: run test lint fmt clean bench chaos browser-deps prometheus-deps compose-test
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11, or run 'docker compose up --build' instead"; exit 1; }
@@ -46,6 +46,11 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	@$(PY) -m tests.chaos.run --long
+
+# What exists of the compose test (tests/compose/): a Docker engine, a Compose v2+ CLI and the stand-in base images,
+# got or built when missing (cached in ${GOZON_CACHE_DIR:-~/.cache/gozon}). Not part of `make test` yet.
+compose-test: $(STAMP)
+	@$(PY) -m tests.compose.run $(COMPOSE_TEST_ARGS)
 
 clean:
 	rm -rf .data

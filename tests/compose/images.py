@@ -1,0 +1,82 @@
+"""Stand-ins for the base images ``docker-compose.yml`` needs and this machine cannot pull, built from Debian's
+packages. They are test doubles of third-party images: tagged as the official ones so the Dockerfiles build
+unchanged, labelled ``org.gozon.stand-in``, and never built over an image of that tag that is not one of ours."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from stack.local import ROOT
+from tests.compose import engine
+from tests.compose.engine import CACHE, Unavailable, run, run_checked
+
+HERE = Path(__file__).parent / "images"
+LABEL = "org.gozon.stand-in"
+MIRROR = os.environ.get("GOZON_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+CA_BUNDLE = Path(os.environ.get("GOZON_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
+# The Debian release whose own Python is each version the Dockerfiles may name.
+DEBIAN_PYTHON = {"3.11": "bookworm", "3.13": "trixie"}
+DOCKERFILES = ("gateway", "orders", "payments", "streamlit_app")
+
+
+def python_versions() -> set[str]:
+    """The versions of ``python:<version>-slim`` the services' Dockerfiles start from."""
+    pattern = re.compile(r"^FROM python:(\d+\.\d+)-slim\b", re.MULTILINE)
+    return {version for name in DOCKERFILES for version in pattern.findall((ROOT / name / "Dockerfile").read_text())}
+
+
+def ensure_python_standins() -> list[str]:
+    return [ensure_python_standin(version) for version in sorted(python_versions())]
+
+
+def ensure_python_standin(version: str) -> str:
+    tag = f"python:{version}-slim"
+    if is_foreign(tag):
+        return tag
+    suite = DEBIAN_PYTHON.get(version)
+    if suite is None:
+        raise Unavailable(f"no Debian release ships Python {version} for a python:{version}-slim stand-in")
+    base = imported_root(suite, version)
+    with tempfile.TemporaryDirectory(prefix="gozon-standin-") as context:
+        shutil.copy(HERE / "python.Dockerfile", Path(context) / "Dockerfile")
+        shutil.copy(CA_BUNDLE, Path(context) / "ca-certificates.crt")
+        build = ("docker", "build", "-q", "-t", tag, "--build-arg", f"BASE={base}", "--build-arg", f"PYTHON={version}")
+        run_checked(*build, context)
+    return tag
+
+
+def is_foreign(tag: str) -> bool:
+    """An image of that tag is there and is not a stand-in (the real one, pulled where that is possible)."""
+    labels = run("docker", "image", "inspect", "--format", "{{json .Config.Labels}}", tag)
+    return labels.returncode == 0 and LABEL not in labels.stdout
+
+
+def imported_root(suite: str, version: str) -> str:
+    """The debootstrap root as an image in the engine, imported from its cached tarball."""
+    tag = f"gozon-stand-in/debian-python:{suite}-{version}"
+    if run("docker", "image", "inspect", tag).returncode != 0:
+        run_checked("docker", "import", str(root_tarball(suite, version)), tag)
+    return tag
+
+
+def root_tarball(suite: str, version: str) -> Path:
+    tarball = CACHE / f"debootstrap-{suite}-python{version}.tar"
+    if not tarball.exists():
+        bootstrap(suite, version, tarball)
+    return tarball
+
+
+def bootstrap(suite: str, version: str, tarball: Path) -> None:
+    if shutil.which("debootstrap") is None:
+        engine.apt_install("debootstrap")
+    packages = f"python{version},python3-venv,python3-pip,ca-certificates"
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gozon-debootstrap-", dir=tarball.parent) as root:
+        run_checked("debootstrap", "--variant=minbase", f"--include={packages}", suite, root, MIRROR, timeout=1800)
+        partial = tarball.with_name(f"{tarball.name}.partial")
+        run_checked("tar", "-C", root, "-cf", str(partial), ".")
+    partial.rename(tarball)

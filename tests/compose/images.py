@@ -10,6 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from stack.local import ROOT
 from tests.compose import engine
 from tests.compose.engine import CACHE, Unavailable, run, run_checked
@@ -19,8 +21,12 @@ LABEL = "org.gozon.stand-in"
 MIRROR = os.environ.get("GOZON_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 CA_BUNDLE = Path(os.environ.get("GOZON_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
 # The Debian release whose own Python is each version the Dockerfiles may name.
-DEBIAN_PYTHON = {"3.11": "bookworm", "3.13": "trixie"}
+DEBIAN_PYTHON = {"3.11": "bookworm"}
+# The same for PostgreSQL major versions; their images start from that release's root (which has its Python).
+DEBIAN_POSTGRES = {"15": "bookworm"}
+ROOT_PYTHON = {suite: version for version, suite in DEBIAN_PYTHON.items()}
 DOCKERFILES = ("gateway", "orders", "payments", "streamlit_app")
+COMPOSE = ROOT / "docker-compose.yml"
 
 
 def python_versions() -> set[str]:
@@ -29,24 +35,46 @@ def python_versions() -> set[str]:
     return {version for name in DOCKERFILES for version in pattern.findall((ROOT / name / "Dockerfile").read_text())}
 
 
+def compose_images() -> set[str]:
+    return {service["image"] for service in yaml.safe_load(COMPOSE.read_text())["services"].values()}
+
+
 def ensure_python_standins() -> list[str]:
     return [ensure_python_standin(version) for version in sorted(python_versions())]
 
 
 def ensure_python_standin(version: str) -> str:
-    tag = f"python:{version}-slim"
-    if is_foreign(tag):
-        return tag
     suite = DEBIAN_PYTHON.get(version)
     if suite is None:
         raise Unavailable(f"no Debian release ships Python {version} for a python:{version}-slim stand-in")
+    tag = f"python:{version}-slim"
     base = imported_root(suite, version)
-    with tempfile.TemporaryDirectory(prefix="gozon-standin-") as context:
-        shutil.copy(HERE / "python.Dockerfile", Path(context) / "Dockerfile")
-        shutil.copy(CA_BUNDLE, Path(context) / "ca-certificates.crt")
-        build = ("docker", "build", "-q", "-t", tag, "--build-arg", f"BASE={base}", "--build-arg", f"PYTHON={version}")
-        run_checked(*build, context)
+    build_standin(tag, "python.Dockerfile", {"ca-certificates.crt": CA_BUNDLE}, BASE=base, PYTHON=version)
     return tag
+
+
+def ensure_postgres_standins() -> list[str]:
+    tags = sorted(image for image in compose_images() if image.startswith("postgres:"))
+    for tag in tags:
+        major = tag.partition(":")[2].split(".")[0]
+        if major not in DEBIAN_POSTGRES:
+            raise Unavailable(f"no Debian release ships PostgreSQL {major} for a {tag} stand-in")
+        base = imported_root(DEBIAN_POSTGRES[major], ROOT_PYTHON[DEBIAN_POSTGRES[major]])
+        files = {"postgres-entrypoint.sh": HERE / "postgres-entrypoint.sh"}
+        build_standin(tag, "postgres.Dockerfile", files, BASE=base, MAJOR=major)
+    return tags
+
+
+def build_standin(tag: str, dockerfile: str, files: dict[str, Path], **arguments: str) -> None:
+    """``docker build`` of ``images/<dockerfile>`` in a context holding only ``files`` (name there: source)."""
+    if is_foreign(tag):
+        return
+    with tempfile.TemporaryDirectory(prefix="gozon-stand-in-") as context:
+        shutil.copy(HERE / dockerfile, Path(context) / "Dockerfile")
+        for name, source in files.items():
+            shutil.copy(source, Path(context) / name)
+        build_arguments = [word for name, value in arguments.items() for word in ("--build-arg", f"{name}={value}")]
+        run_checked("docker", "build", "-q", "-t", tag, *build_arguments, context, timeout=1800)
 
 
 def is_foreign(tag: str) -> bool:

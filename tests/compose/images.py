@@ -65,6 +65,31 @@ def ensure_postgres_standins() -> list[str]:
     return tags
 
 
+def ensure_kafka_standins() -> list[str]:
+    tags = sorted(image for image in compose_images() if image.startswith("apache/kafka:"))
+    for tag in tags:
+        version = tag.partition(":")[2]
+        files = {"jars": kafka_jars(version), "log4j2.xml": ROOT / "kafka" / "log4j2.xml"}
+        files |= {name: HERE / "kafka" / name for name in ("bin", "run")}
+        base = imported_root("bookworm", ROOT_PYTHON["bookworm"])
+        build_standin(tag, "kafka.Dockerfile", files, BASE=base, VERSION=version)
+    return tags
+
+
+def kafka_jars(version: str) -> Path:
+    """The stand-in's jars, resolved by Maven once per Kafka version into the cache."""
+    jars = CACHE / f"kafka-stand-in-{version}"
+    if not (jars / ".resolved").exists():
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise Unavailable("Maven is missing (Debian: apt-get install maven); the apache/kafka stand-in needs it")
+        resolve = ("dependency:copy-dependencies", f"-DoutputDirectory={jars}", f"-Dkafka.version={version}")
+        pom = str(HERE / "kafka" / "pom.xml")
+        run_checked(mvn, "-q", "-B", "-f", pom, f"-Dmaven.repo.local={CACHE / 'maven'}", *resolve, timeout=1200)
+        (jars / ".resolved").touch()
+    return jars
+
+
 def build_standin(tag: str, dockerfile: str, files: dict[str, Path], **arguments: str) -> None:
     """``docker build`` of ``images/<dockerfile>`` in a context holding only ``files`` (name there: source)."""
     if is_foreign(tag):
@@ -72,7 +97,8 @@ def build_standin(tag: str, dockerfile: str, files: dict[str, Path], **arguments
     with tempfile.TemporaryDirectory(prefix="gozon-stand-in-") as context:
         shutil.copy(HERE / dockerfile, Path(context) / "Dockerfile")
         for name, source in files.items():
-            shutil.copy(source, Path(context) / name)
+            copy = shutil.copytree if source.is_dir() else shutil.copy
+            copy(source, Path(context) / name)
         build_arguments = [word for name, value in arguments.items() for word in ("--build-arg", f"{name}={value}")]
         run_checked("docker", "build", "-q", "-t", tag, *build_arguments, context, timeout=1800)
 

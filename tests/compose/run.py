@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         step("compose CLI", engine.ensure_compose)
         step("python stand-in", images.ensure_python_standins)
         step("postgres stand-in", images.ensure_postgres_standins)
+        step("kafka stand-in", images.ensure_kafka_standins)
         step("compose config", lambda: engine.run_checked("docker", "compose", "config", "-q", cwd=ROOT))
     except engine.Unavailable as error:
         print(f"compose test unavailable: {error}", file=sys.stderr)  # noqa: T201

@@ -24,8 +24,14 @@ from stack.postgres import SERVER_SETTINGS
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 BUILT = sorted(name for name, service in SERVICES.items() if "build" in service)
-# The README's ports table: what a user of the compose file reaches from the host.
-PUBLISHED_PORTS = {3000, 8000, 8082, 9092}
+HOST_ACCESS: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.host-access.yml").read_text())
+# The README's ports table: what a user of the compose file reaches from the host. Kafka and PostgreSQL only
+# with the host-access override.
+PUBLISHED_PORTS = {3000, 8000, 8082}
+HOST_ACCESS_PORTS = {5432, 9092}
+LOOPBACK_BIND = "${GOZON_BIND_ADDRESS:-127.0.0.1}"
+# A published port: "<bind address>:<host port>:<container port>", both addresses from variables.
+PORT_MAPPING = re.compile(r"^(?P<bind>\$\{[A-Z_]+:-[^}]+\}):\$\{(?P<variable>[A-Z_]+):-(?P<host>\d+)\}:(?P<port>\d+)$")
 CODE_PACKAGES = ("gateway", "orders", "payments", "messaging", "servicekit", "stack", "streamlit_app")
 SETTINGS_MODULES = ("gateway.settings", "orders.settings", "payments.settings")
 
@@ -101,10 +107,15 @@ def exposed_ports(text: str) -> set[int]:
     return {int(port) for line in re.findall(r"^EXPOSE (.+)$", text, re.MULTILINE) for port in line.split()}
 
 
+def port_mappings(service: dict[str, Any]) -> list[re.Match[str]]:
+    mappings = [PORT_MAPPING.match(str(mapping)) for mapping in service.get("ports", [])]
+    assert None not in mappings, service.get("ports")
+    return [mapping for mapping in mappings if mapping is not None]
+
+
 def published_ports(service: dict[str, Any]) -> dict[int, int]:
-    """Host port -> container port."""
-    pairs = (str(mapping).rsplit(":", 2)[-2:] for mapping in service.get("ports", []))
-    return {int(host): int(container) for host, container in pairs}
+    """Host port (the variable's default) -> container port."""
+    return {int(mapping["host"]): int(mapping["port"]) for mapping in port_mappings(service)}
 
 
 def peers_named(value: str) -> set[str]:
@@ -135,6 +146,25 @@ def test_only_the_documented_ports_are_published() -> None:
     published = [port for service in SERVICES.values() for port in published_ports(service)]
 
     assert sorted(published) == sorted(PUBLISHED_PORTS)
+
+
+def test_kafka_and_postgresql_are_published_only_by_the_host_access_override() -> None:
+    services = HOST_ACCESS["services"]
+    container_ports = {port for service in services.values() for port in published_ports(service).values()}
+
+    assert set(services) <= set(SERVICES)
+    assert container_ports == HOST_ACCESS_PORTS
+    assert all(SERVICES[name]["image"].startswith(("postgres:", "apache/kafka:")) for name in services)
+
+
+def test_every_published_port_binds_the_loopback_by_default_on_a_host_port_from_a_variable() -> None:
+    mappings = [m for config in (SERVICES, HOST_ACCESS["services"]) for s in config.values() for m in port_mappings(s)]
+    variables = [mapping["variable"] for mapping in mappings]
+
+    assert mappings
+    assert {mapping["bind"] for mapping in mappings} == {LOOPBACK_BIND}
+    assert all(variable.endswith("_HOST_PORT") for variable in variables)
+    assert len(set(variables)) == len(variables)
 
 
 @pytest.mark.parametrize("name", BUILT)

@@ -292,7 +292,7 @@ class Ceiling:
         finally:
             await admin.close()
         for service, dsn in self.dsns.items():
-            await migrate.migrate(dsn, migrate.migration_files(service))
+            await migrate.migrate(dsn, service, service_role=None)
         payments = await asyncpg.connect(self.dsns["payments"])
         try:
             await payments.execute(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bench.load import summary_ms
-from stack.postgres import ServiceDatabase
+from stack.postgres import database_name
 
 SETTLE_STAGES = (
     "order created -> command acked by Kafka",
@@ -47,7 +47,7 @@ class Observer:
         # One connection each: the observer never runs two queries at once, and so never opens a second session.
         orders = await asyncpg.create_pool(urls["orders"], min_size=1, max_size=1)
         payments = await asyncpg.create_pool(urls["payments"], min_size=1, max_size=1)
-        databases = [ServiceDatabase.from_url(url).name for url in urls.values()]
+        databases = [database_name(url) for url in urls.values()]
         return cls(orders, payments, await asyncpg.connect(admin_dsn), databases)
 
     async def close(self) -> None:

@@ -1,12 +1,11 @@
--- Creates (or re-passwords) one service's login role. Run by stack/postgres.py with {role} and {password}
--- filled in; the database itself is created next, owned by this role, with CONNECT revoked from PUBLIC so
--- that no other service's role can open it.
+-- Creates (or re-passwords) one login role, owner or service. Run by stack/postgres.py with {role} and {password}
+-- filled in. No role of Gozon's is a superuser or may create roles or databases.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
-        ALTER ROLE "{role}" LOGIN PASSWORD '{password}';
+        ALTER ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '{password}';
     ELSE
-        CREATE ROLE "{role}" LOGIN PASSWORD '{password}';
+        CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '{password}';
     END IF;
 END
 $$;

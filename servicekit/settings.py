@@ -22,6 +22,7 @@ from messaging.topics import Topics
 class ServiceSettings:
     name: str
     database_url: str
+    migration_database_url: str
     host: str
     port: int
     db_pool_size: int
@@ -43,6 +44,9 @@ class ServiceSettings:
         return cls(
             name=name,
             database_url=get("DATABASE_URL", f"postgres://{name}:{name}-local-pw@127.0.0.1:5433/{name}"),
+            migration_database_url=get(
+                "MIGRATION_DATABASE_URL", f"postgres://{name}_owner:{name}-owner-local-pw@127.0.0.1:5433/{name}"
+            ),
             host=get("HOST", "127.0.0.1"),
             port=int(get("PORT", default_port)),
             db_pool_size=int(get("DB_POOL_SIZE", 20)),

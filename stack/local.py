@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from messaging.topics import Topics
+from servicekit.settings import ServiceSettings
 from stack import kafka, migrate
 from stack.postgres import PostgresCluster, ServiceDatabase
 
@@ -77,11 +78,22 @@ def free_ports(count: int) -> list[int]:
 
 
 def database_url(service: str, port: int, env: Mapping[str, str] = os.environ) -> str:
-    """The service's database URL from the environment (or its default), pointed at this cluster's port."""
-    default = f"postgres://{service}:{service}-local-pw@127.0.0.1:{port}/{service}"
-    parts = urlsplit(env.get(f"{service.upper()}_DATABASE_URL", default))
-    netloc = f"{parts.username}:{parts.password}@127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL the service itself uses, from the environment (or its default), pointed at this cluster's port."""
+    return _on_port(service_settings(service, env).database_url, port)
+
+
+def migration_database_url(service: str, port: int, env: Mapping[str, str] = os.environ) -> str:
+    """The URL of the database's owner role, which runs the migrations, pointed at this cluster's port."""
+    return _on_port(service_settings(service, env).migration_database_url, port)
+
+
+def service_settings(service: str, env: Mapping[str, str]) -> ServiceSettings:
+    return ServiceSettings.from_env(service, 0, env)
+
+
+def _on_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{port}"))
 
 
 @dataclass
@@ -119,6 +131,13 @@ class LocalStack:
         }
 
     @property
+    def migration_database_urls(self) -> dict[str, str]:
+        return {
+            service: migration_database_url(service, self.ports.postgres, {**os.environ, **self.extra_env})
+            for service in SERVICES
+        }
+
+    @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.gateway}"
 
@@ -149,13 +168,11 @@ class LocalStack:
         self.postgres.init()
         if not self.postgres.is_running():
             self.postgres.start()
-        asyncio.run(
-            self.postgres.ensure_service_databases(
-                [ServiceDatabase.from_url(url) for url in self.database_urls.values()]
-            )
-        )
-        for service, url in self.database_urls.items():
-            asyncio.run(migrate.migrate(url, migrate.migration_files(service)))
+        urls, owner_urls = self.database_urls, self.migration_database_urls
+        databases = [ServiceDatabase.from_urls(urls[service], owner_urls[service]) for service in SERVICES]
+        asyncio.run(self.postgres.ensure_service_databases(databases))
+        for service, database in zip(SERVICES, databases, strict=True):
+            asyncio.run(migrate.migrate(owner_urls[service], service, service_role=database.service.role))
 
     def start_kafka(self) -> None:
         with self._log_target("kafka") as log_file:

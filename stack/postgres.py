@@ -23,6 +23,7 @@ log = logging.getLogger("stack.postgres")
 SERVER_USER = "postgres"
 ROLE_SQL = (Path(__file__).parents[1] / "db" / "service_role.sql").read_text()
 SUPERUSER = "gozon_admin"
+OWNER_OF_DATABASE = "SELECT datdba::regrole::text FROM pg_database WHERE datname = $1"
 # Full-page images dominate the WAL of retention deletes (every old page a batch touches is logged whole once per
 # checkpoint), and every writer's commit flushes that WAL too. Compressed, the cleanup's extra WAL shrank by 60 %
 # and the insert p99 it costs from +22..31 % to +7 % (median of 3 rounds; bench/README.md, "Retention").
@@ -34,17 +35,33 @@ class MissingPrerequisite(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ServiceDatabase:
-    """One service's database and the role that owns it, parsed from the service's database URL."""
+class Login:
+    """A role and its password, from a database URL."""
 
-    name: str
     role: str
     password: str
 
     @classmethod
-    def from_url(cls, url: str) -> ServiceDatabase:
+    def from_url(cls, url: str) -> Login:
         parts = urlsplit(url)
-        return cls(name=parts.path.lstrip("/"), role=parts.username or "", password=parts.password or "")
+        return cls(role=parts.username or "", password=parts.password or "")
+
+
+@dataclass(frozen=True)
+class ServiceDatabase:
+    """One service's database, the role that owns it (and runs the migrations), and the service's own role."""
+
+    name: str
+    owner: Login
+    service: Login
+
+    @classmethod
+    def from_urls(cls, service_url: str, owner_url: str) -> ServiceDatabase:
+        return cls(database_name(service_url), Login.from_url(owner_url), Login.from_url(service_url))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
 
 
 def find_bin_dir() -> Path:
@@ -157,13 +174,29 @@ class PostgresCluster:
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "60", "stop")
 
     async def ensure_service_databases(self, databases: list[ServiceDatabase]) -> None:
-        """One role and one database per service; no role can connect to another service's database."""
+        """Per service: an owner role and a database it owns, and the service's role, which may only connect to that
+        one database (what it may do inside is granted by stack.migrate). A database made before the owner roles
+        existed, owned by the service's role, is handed over to its owner with everything in it."""
         admin = await asyncpg.connect(self.admin_dsn)
         try:
             for db in databases:
-                await admin.execute(ROLE_SQL.format(role=db.role, password=db.password.replace("'", "''")))
-                if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db.name):
-                    await admin.execute(f'CREATE DATABASE "{db.name}" OWNER "{db.role}"')
+                for login in (db.owner, db.service):
+                    await admin.execute(ROLE_SQL.format(role=login.role, password=login.password.replace("'", "''")))
+                owner = await admin.fetchval(OWNER_OF_DATABASE, db.name)
+                if owner is None:
+                    await admin.execute(f'CREATE DATABASE "{db.name}" OWNER "{db.owner.role}"')
+                elif owner.strip('"') != db.owner.role:
+                    await self._hand_over(db, owner)
                 await admin.execute(f'REVOKE ALL ON DATABASE "{db.name}" FROM PUBLIC')
+                await admin.execute(f'GRANT CONNECT ON DATABASE "{db.name}" TO "{db.service.role}"')
         finally:
             await admin.close()
+
+    async def _hand_over(self, db: ServiceDatabase, previous_owner: str) -> None:
+        dsn = self.admin_dsn.rsplit("/", 1)[0] + f"/{db.name}"
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'REASSIGN OWNED BY {previous_owner} TO "{db.owner.role}"')
+        finally:
+            await conn.close()
+        log.info("database %s handed over from %s to %s", db.name, previous_owner, db.owner.role)

@@ -94,3 +94,12 @@ async def orders_db(infra: LocalStack) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(infra.database_urls["orders"], min_size=1, max_size=4)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def orders_owner_db(infra: LocalStack) -> AsyncIterator[asyncpg.Pool]:
+    """The orders database as its owner, for tests that make scratch tables: the service's own role cannot. The
+    service's role may use what the owner creates, as it may the migrations' tables."""
+    pool = await asyncpg.create_pool(infra.migration_database_urls["orders"], min_size=1, max_size=2)
+    yield pool
+    await pool.close()

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
+import asyncpg
 import pytest
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -49,24 +50,22 @@ class ScratchDeadLetters(DeadLetter):
 
 
 @pytest.fixture
-async def failures() -> AsyncIterator[Failures]:
-    db = connections.get("default")
-    await db.execute_script(
+async def failures(orders_owner_db: asyncpg.Pool) -> AsyncIterator[Failures]:
+    await orders_owner_db.execute(
         "CREATE TABLE scratch_retries (LIKE message_retries INCLUDING ALL);"
         "CREATE TABLE scratch_dead_letters (LIKE dead_letters INCLUDING ALL)"
     )
     yield Failures(ScratchRetries, DeadLetters(ScratchDeadLetters), POLICY)
-    await db.execute_script("DROP TABLE scratch_retries; DROP TABLE scratch_dead_letters")
+    await orders_owner_db.execute("DROP TABLE scratch_retries; DROP TABLE scratch_dead_letters")
 
 
 @pytest.fixture
-async def effects() -> AsyncIterator[str]:
+async def effects(orders_owner_db: asyncpg.Pool) -> AsyncIterator[str]:
     """A scratch table the test handlers write to: one row per application, so a double one shows."""
     table = f"effects_{uuid.uuid4().hex[:8]}"
-    db = connections.get("default")
-    await db.execute_script(f"CREATE TABLE {table} (seq bigserial, message_id uuid NOT NULL)")
+    await orders_owner_db.execute(f"CREATE TABLE {table} (seq bigserial, message_id uuid NOT NULL)")
     yield table
-    await db.execute_script(f"DROP TABLE {table}")
+    await orders_owner_db.execute(f"DROP TABLE {table}")
 
 
 async def new_topic(infra: LocalStack, partitions: int) -> str:

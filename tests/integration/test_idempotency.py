@@ -22,12 +22,12 @@ TABLE = OrdersIdempotencyKey._meta.db_table
 
 
 @pytest.fixture
-async def effects(orders_db: asyncpg.Pool) -> AsyncIterator[str]:
+async def effects(orders_owner_db: asyncpg.Pool) -> AsyncIterator[str]:
     """A table the actions write to, standing for an order: what commits is what the user got."""
     table = f"idempotency_effects_{uuid.uuid4().hex[:8]}"
-    await orders_db.execute(f"CREATE TABLE {table} (request text NOT NULL)")
+    await orders_owner_db.execute(f"CREATE TABLE {table} (request text NOT NULL)")
     yield table
-    await orders_db.execute(f"DROP TABLE {table}")
+    await orders_owner_db.execute(f"DROP TABLE {table}")
 
 
 def writing(table: str, request: str, proceed: asyncio.Event | None = None) -> idempotency.Action:

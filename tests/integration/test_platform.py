@@ -19,6 +19,7 @@ from messaging.kafka import KafkaSettings, make_producer
 from messaging.runtime import stopped
 from stack import kafka
 from stack.local import ROOT, LocalStack, free_ports
+from stack.postgres import ServiceDatabase
 from tests.integration.kafka_tools import producer
 
 SUPERVISOR_PATIENCE = 15.0
@@ -41,6 +42,90 @@ async def test_one_services_role_cannot_open_the_others_database(infra: LocalSta
     foreign_url = own_url.rsplit("/", 1)[0] + f"/{other}"
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await asyncpg.connect(foreign_url)
+
+
+REFUSED_TO_THE_SERVICE = {
+    "orders": [
+        "CREATE TABLE intruder (id int)",
+        "ALTER TABLE orders ADD COLUMN intruder int",
+        "DROP TABLE outbox",
+        "CREATE INDEX intruder ON orders (amount)",
+        "DELETE FROM operator_actions",
+        "TRUNCATE orders",
+        "SELECT * FROM schema_migrations",
+        "CREATE ROLE intruder",
+    ],
+    "payments": [
+        "CREATE TABLE intruder (id int)",
+        "ALTER TABLE accounts DROP COLUMN balance",
+        "DELETE FROM payments",
+        "DELETE FROM deposits",
+        "TRUNCATE deposits",
+        "DELETE FROM operator_actions",
+        "UPDATE schema_migrations SET version = 'x'",
+        "CREATE DATABASE intruder",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("service", "statement"),
+    [(service, statement) for service, statements in REFUSED_TO_THE_SERVICE.items() for statement in statements],
+)
+async def test_a_services_role_can_change_no_schema_and_delete_no_money_record(
+    infra: LocalStack, service: str, statement: str
+) -> None:
+    conn = await asyncpg.connect(infra.database_urls[service])
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("service", ["orders", "payments"])
+async def test_the_service_role_writes_rows_and_the_owner_role_owns_the_schema(infra: LocalStack, service: str) -> None:
+    conn = await asyncpg.connect(infra.database_urls[service])
+    try:
+        async with conn.transaction():
+            deleted = await conn.execute("DELETE FROM outbox WHERE false")
+            owners = await conn.fetch(
+                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public' "
+                "UNION SELECT datdba::regrole::text FROM pg_database WHERE datname = current_database()"
+            )
+            superuser = await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    finally:
+        await conn.close()
+
+    assert deleted == "DELETE 0"
+    assert [row[0] for row in owners] == [f"{service}_owner"]
+    assert superuser is False
+
+
+async def test_a_database_its_service_role_owned_is_handed_over_to_the_owner_role(infra: LocalStack) -> None:
+    """What `make run` made before the owner roles existed keeps its data and changes hands."""
+    name = f"handover_{uuid.uuid4().hex[:8]}"
+    service_url = f"postgres://{name}:pw@127.0.0.1:{infra.ports.postgres}/{name}"
+    owner_url = f"postgres://{name}_owner:pw2@127.0.0.1:{infra.ports.postgres}/{name}"
+    await infra.postgres.ensure_service_databases([ServiceDatabase.from_urls(service_url, owner_url=service_url)])
+    conn = await asyncpg.connect(service_url)
+    try:
+        await conn.execute("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)")
+    finally:
+        await conn.close()
+
+    await infra.postgres.ensure_service_databases([ServiceDatabase.from_urls(service_url, owner_url)])
+
+    admin = await asyncpg.connect(infra.postgres.admin_dsn.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        owners = await admin.fetchrow(
+            "SELECT (SELECT tableowner FROM pg_tables WHERE tablename = 'kept') AS table_owner, "
+            "(SELECT datdba::regrole::text FROM pg_database WHERE datname = current_database()) AS database_owner, "
+            "(SELECT count(*) FROM kept) AS rows"
+        )
+    finally:
+        await admin.close()
+    assert dict(owners) == {"table_owner": f"{name}_owner", "database_owner": f"{name}_owner", "rows": 1}
 
 
 async def fresh_topic(bootstrap: str, partitions: int = 3) -> str:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from tortoise import connections
@@ -35,11 +36,10 @@ class ScratchOutbox(OutboxMessage):
 
 
 @pytest.fixture
-async def scratch_outbox() -> AsyncIterator[None]:
-    db = connections.get("default")
-    await db.execute_script("CREATE TABLE scratch_outbox (LIKE outbox INCLUDING ALL)")
+async def scratch_outbox(orders_owner_db: asyncpg.Pool) -> AsyncIterator[None]:
+    await orders_owner_db.execute("CREATE TABLE scratch_outbox (LIKE outbox INCLUDING ALL)")
     yield
-    await db.execute_script("DROP TABLE scratch_outbox")
+    await orders_owner_db.execute("DROP TABLE scratch_outbox")
 
 
 @pytest.fixture

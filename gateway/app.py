@@ -11,8 +11,8 @@ from gateway.operators import OPERATIONS_PREFIX, OperatorAccess
 from gateway.settings import Settings
 from gateway.upstreams import Upstream, open_client
 from servicekit import metrics, problems, requests
+from servicekit.limits import MAX_BODY_BYTES, SHUTDOWN_GRACE_SECONDS
 from servicekit.metrics import METRICS_PATH
-from servicekit.service_app import MAX_BODY_BYTES, SHUTDOWN_GRACE_SECONDS
 
 
 def create_app(settings: Settings | None = None) -> Sanic:

@@ -31,7 +31,7 @@ log = logging.getLogger("messaging.runtime")
 
 Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
 Cleanup = Callable[[], Awaitable[int]]
-# Part of a SIGTERM's budget (servicekit.service_app.SHUTDOWN_GRACE_SECONDS).
+# Part of a SIGTERM's budget (servicekit.limits.SHUTDOWN_GRACE_SECONDS).
 STOP_TIMEOUT = 3.0
 
 

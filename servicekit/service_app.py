@@ -13,16 +13,11 @@ from tortoise import Tortoise, connections
 from messaging.outbox import DATABASE_ERRORS
 from messaging.runtime import Messaging
 from servicekit import health, metrics, operations, problems, requests
+from servicekit.limits import MAX_BODY_BYTES, SHUTDOWN_GRACE_SECONDS
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger("servicekit.app")
 
-MAX_BODY_BYTES = 1024 * 1024
-# A SIGTERM's budget, well under the 15 s after which supervisors (ours, Docker's 10 s) SIGKILL: Kafka clients
-# 3 s (messaging.runtime), then the HTTP grace, then closing the database. Sanic keeps serving the keep-alive
-# connections that were busy when the stop began until they go quiet, which under steady traffic is the whole
-# grace period (its default is 15 s).
-SHUTDOWN_GRACE_SECONDS = 5.0
 DATABASE_CLOSE_SECONDS = 2.0
 GAUGES_SECONDS = 2.0
 

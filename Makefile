@@ -1,14 +1,16 @@
 # Gozon: `make run` starts the whole system locally, `make test` runs the whole suite.
 SHELL := /bin/bash
-PYTHON ?= python3.11
-VENV := .venv
+# The newest of Python 3.13, 3.12 and 3.11 that runs here (a pyenv shim of a version not selected does not);
+# PYTHON=... overrides. VENV=... keeps one environment per interpreter.
+PYTHON ?= $(firstword $(foreach python,python3.13 python3.12 python3.11,$(shell $(python) -c '' >/dev/null 2>&1 && echo $(python))))
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt clean bench chaos browser-deps prometheus-deps compose-test
+.PHONY: run test lint fmt clean bench chaos browser-deps prometheus-deps compose-test python-check
 
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11, or run 'docker compose up --build' instead"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "no python3.13, python3.12 or python3.11 found: install one, or run 'docker compose up --build' instead"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
@@ -47,11 +49,17 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	@$(PY) -m tests.chaos.run --long
 
-# The compose test (tests/compose/): a Docker engine, a Compose v2+ CLI and the stand-in base images, got or built
-# when missing (cached in ${GOZON_CACHE_DIR:-~/.cache/gozon}), then `docker compose up --build --wait` driven through
-# its published ports. It runs only with GOZON_COMPOSE_TEST=1, so it is not part of `make test` yet.
+# The compose test alone (tests/compose/, also part of `make test`): a Docker engine, a Compose v2+ CLI and the
+# stand-in base images, got or built when missing (cached in ${GOZON_CACHE_DIR:-~/.cache/gozon}), then
+# `docker compose up --build --wait` driven through its published ports.
 compose-test: $(STAMP)
-	@GOZON_COMPOSE_TEST=1 $(PY) -m pytest tests/compose -q $(COMPOSE_TEST_ARGS)
+	@$(PY) -m pytest tests/compose -q $(COMPOSE_TEST_ARGS)
+
+# Another interpreter, in an environment of its own: the unit tests and `make run` answering and stopping.
+# `make python-check PYTHON=python3.12` (CI runs it for each supported Python other than the one of `make test`).
+python-check:
+	@$(MAKE) --no-print-directory .venv-$(notdir $(PYTHON))/.installed PYTHON=$(PYTHON) VENV=.venv-$(notdir $(PYTHON))
+	@.venv-$(notdir $(PYTHON))/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/e2e/test_make_run.py
 
 clean:
 	rm -rf .data

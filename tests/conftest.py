@@ -14,12 +14,16 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 from sanic import Sanic
 
 from stack.local import ROOT, LocalStack, Ports
 from tests.helpers import OPERATOR_TOKEN
 
 Sanic.test_mode = True
+# The machines are shared and noisy: Hypothesis judges what it generates, never how fast.
+settings.register_profile("gozon", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("gozon")
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 FLAKY_USERS, BROKEN_USERS = "fault-flaky-", "fault-broken-"

@@ -125,6 +125,13 @@ def ensure_compose() -> None:
         raise Unavailable(f"docker compose still fails with the plugin {binary}")
 
 
+def ensure_compose_v1() -> str:
+    """Debian's ``docker-compose`` 1.29 (Compose v1), which many users still have: the file must suit it too."""
+    if shutil.which("docker-compose") is None:
+        apt_install("docker-compose")
+    return shutil.which("docker-compose") or "docker-compose"
+
+
 def build_compose(binary: Path) -> None:
     # `go install pkg@version` refuses a module whose go.mod has replace directives; a throwaway module does not.
     binary.parent.mkdir(parents=True, exist_ok=True)

@@ -25,14 +25,15 @@ DEBIAN_PYTHON = {"3.11": "bookworm"}
 # The same for PostgreSQL major versions; their images start from that release's root (which has its Python).
 DEBIAN_POSTGRES = {"15": "bookworm"}
 ROOT_PYTHON = {suite: version for version, suite in DEBIAN_PYTHON.items()}
-DOCKERFILES = ("gateway", "orders", "payments", "streamlit_app")
 COMPOSE = ROOT / "docker-compose.yml"
+# The official image the Dockerfile's images start from, by default: python:<major.minor.patch>-slim-<suite>.
+PYTHON_IMAGE = re.compile(r"^ARG PYTHON_IMAGE=(?P<tag>python:(?P<version>\d+\.\d+)\.\d+-slim(?:-\w+)?)$", re.MULTILINE)
 
 
-def python_versions() -> set[str]:
-    """The versions of ``python:<version>-slim`` the services' Dockerfiles start from."""
-    pattern = re.compile(r"^FROM python:(\d+\.\d+)-slim\b", re.MULTILINE)
-    return {version for name in DOCKERFILES for version in pattern.findall((ROOT / name / "Dockerfile").read_text())}
+def python_images() -> dict[str, str]:
+    """Tag -> Python ``major.minor`` of the base images the Dockerfile names."""
+    text = (ROOT / "Dockerfile").read_text()
+    return {match["tag"]: match["version"] for match in PYTHON_IMAGE.finditer(text)}
 
 
 def compose_images() -> set[str]:
@@ -40,14 +41,13 @@ def compose_images() -> set[str]:
 
 
 def ensure_python_standins() -> list[str]:
-    return [ensure_python_standin(version) for version in sorted(python_versions())]
+    return [ensure_python_standin(tag, version) for tag, version in sorted(python_images().items())]
 
 
-def ensure_python_standin(version: str) -> str:
+def ensure_python_standin(tag: str, version: str) -> str:
     suite = DEBIAN_PYTHON.get(version)
     if suite is None:
-        raise Unavailable(f"no Debian release ships Python {version} for a python:{version}-slim stand-in")
-    tag = f"python:{version}-slim"
+        raise Unavailable(f"no Debian release ships Python {version} for a {tag} stand-in")
     base = imported_root(suite, version)
     build_standin(tag, "python.Dockerfile", {"ca-certificates.crt": CA_BUNDLE}, BASE=base, PYTHON=version)
     return tag

@@ -1,13 +1,14 @@
 """``docker compose up --build --wait`` on a real Docker engine, used through the published ports as a user would.
 
-Slow (minutes), so it runs only with ``GOZON_COMPOSE_TEST=1`` (``make compose-test`` sets it; ``make test`` does
-not yet). Where Docker cannot be had it is skipped with the reason. The stack is a project of its own on free host
-ports, so it runs beside a ``make run`` stack on the default ones.
+Part of ``make test`` (``make compose-test`` runs it alone; ``GOZON_COMPOSE_TEST=0`` leaves it out). Where Docker
+cannot be had it is skipped with the reason. The stack is a project of its own on free host ports, so it runs
+beside a ``make run`` stack on the default ones.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,10 +22,7 @@ from tests.helpers import as_user, eventually, funded_account, settled
 
 pytestmark = [
     pytest.mark.compose,
-    pytest.mark.skipif(
-        os.environ.get("GOZON_COMPOSE_TEST") != "1",
-        reason="the compose test runs only with GOZON_COMPOSE_TEST=1 (make compose-test)",
-    ),
+    pytest.mark.skipif(os.environ.get("GOZON_COMPOSE_TEST") == "0", reason="GOZON_COMPOSE_TEST=0 leaves it out"),
     # A cold run builds the images; pytest's default per-test timeout would cut the first test's setup short.
     pytest.mark.timeout(1200),
 ]
@@ -57,6 +55,25 @@ class ComposeStack:
 
     def container(self, service: str) -> str:
         return self.compose("ps", "-q", service).strip()
+
+    def sql(self, database: str, role: str, password: str, statement: str) -> subprocess.CompletedProcess[str]:
+        """``statement`` run in ``database``'s container as ``role``, over TCP with its password as a service would."""
+        psql = (
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            role,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "VERBOSITY=verbose",
+        )
+        psql += ("-tAc", statement)
+        command = ("docker", "compose", "-p", self.project, "exec", "-T", "-e", f"PGPASSWORD={password}")
+        return engine.run(*command, f"{database}-db", *psql, cwd=ROOT, env=self.env, timeout=60)
 
 
 async def stopped(container: str) -> bool:
@@ -115,6 +132,51 @@ async def place(api: httpx.AsyncClient, user: str, amount: str) -> dict:
 
 async def balance(api: httpx.AsyncClient, user: str) -> str:
     return (await api.get("/accounts/balance", headers=as_user(user))).json()["balance"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [("-f", "docker-compose.yml"), ("-f", "docker-compose.yml", "-f", "docker-compose.host-access.yml")],
+    ids=["compose file", "with host access"],
+)
+def test_compose_v1_and_v2_both_accept_the_file(arguments: tuple[str, ...]) -> None:
+    try:
+        engine.ensure_compose()
+        v1 = engine.ensure_compose_v1()
+    except engine.Unavailable as error:
+        pytest.skip(f"no Compose CLI: {error}")
+    for command in ((v1, *arguments), ("docker", "compose", *arguments)):
+        result = engine.run(*command, "config", "-q", cwd=ROOT, timeout=60)
+        assert result.returncode == 0, f"{' '.join(command)}: {result.stderr}"
+
+
+SERVICE_PASSWORDS = {"orders": "orders-local-pw", "payments": "payments-local-pw"}
+REFUSED = {
+    "orders": ["CREATE TABLE intruder (id int)", "DROP TABLE outbox", "SELECT * FROM schema_migrations"],
+    "payments": ["CREATE TABLE intruder (id int)", "DELETE FROM payments", "DELETE FROM deposits", "TRUNCATE deposits"],
+}
+
+
+@pytest.mark.parametrize(
+    ("database", "statement"), [(database, sql) for database, statements in REFUSED.items() for sql in statements]
+)
+def test_a_services_role_in_compose_changes_no_schema_and_deletes_no_money_record(
+    compose_stack: ComposeStack, database: str, statement: str
+) -> None:
+    result = compose_stack.sql(database, database, SERVICE_PASSWORDS[database], statement)
+
+    assert result.returncode != 0
+    assert "ERROR:  42501:" in result.stderr, result.stderr  # insufficient_privilege
+
+
+@pytest.mark.parametrize("database", sorted(SERVICE_PASSWORDS))
+def test_the_services_log_in_as_their_own_roles_none_a_superuser(compose_stack: ComposeStack, database: str) -> None:
+    password = SERVICE_PASSWORDS[database]
+    who = "SELECT current_user || ' ' || rolsuper FROM pg_roles WHERE rolname = current_user"
+    sessions = "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE datname = current_database()"
+
+    assert compose_stack.sql(database, database, password, who).stdout.split() == [database, "false"]
+    assert compose_stack.sql(database, database, password, sessions).stdout.strip() == database
 
 
 async def test_a_paid_order_a_failed_order_and_nobody_elses_order(api: httpx.AsyncClient, user_id: str) -> None:

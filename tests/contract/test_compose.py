@@ -8,6 +8,9 @@ import ast
 import importlib
 import inspect
 import re
+import subprocess
+import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -98,9 +101,42 @@ def _environ_key(node: ast.AST) -> str | None:
     return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
 
 
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+STAGE = re.compile(r"^FROM (?P<base>\S+) AS (?P<name>\S+)$", re.MULTILINE)
+# What each stage's process imports, and what it must not: the packages of the other processes' extras.
+PROCESS_MODULES = {
+    "orders": ["orders.app"],
+    "payments": ["payments.app"],
+    "gateway": ["gateway.app", "gateway.docs"],
+    "streamlit": ["streamlit_app.api_client", "streamlit_app.tables"],
+}
+FOREIGN_PACKAGES = {
+    "orders": {"streamlit", "aiohttp", "swagger_ui_bundle", "playwright", "httpx"},
+    "payments": {"streamlit", "aiohttp", "swagger_ui_bundle", "playwright", "httpx"},
+    "gateway": {"streamlit", "tortoise", "aiokafka", "playwright", "httpx"},
+    "streamlit": {"tortoise", "aiokafka", "sanic", "aiohttp", "playwright", "httpx"},
+}
+EXTRA_OF_STAGE = {"orders": "service", "payments": "service", "gateway": "gateway", "streamlit": "ui"}
+
+
+def stages() -> dict[str, tuple[str, str]]:
+    """Stage name -> (what it starts from, its own text)."""
+    matches = list(STAGE.finditer(DOCKERFILE))
+    ends = [match.start() for match in matches[1:]] + [len(DOCKERFILE)]
+    return {
+        match["name"]: (match["base"], DOCKERFILE[match.start() : end])
+        for match, end in zip(matches, ends, strict=True)
+    }
+
+
 def dockerfile(service: str) -> str:
-    build = SERVICES[service]["build"]
-    return (ROOT / build["context"] / build["dockerfile"]).read_text()
+    """The text of the stage ``service`` is built from and of every stage it starts from, base first."""
+    texts, name, known = [], SERVICES[service]["build"]["target"], stages()
+    while name in known:
+        base, text = known[name]
+        texts.insert(0, text)
+        name = base
+    return "".join(texts)
 
 
 def exposed_ports(text: str) -> set[int]:
@@ -183,12 +219,44 @@ def test_a_built_service_comes_from_its_dockerfile_as_a_non_root_user(name: str)
     text = dockerfile(name)
 
     assert Path(ROOT / build["context"]).resolve() == ROOT
-    assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
-    assert "pip install" in text
+    assert set(build) == {"context", "target"}
+    assert text.startswith("FROM ${PYTHON_IMAGE} AS python")
     assert "COPY pyproject.toml" in text
     users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert users
     assert users[-1] not in ("root", "0")
+
+
+def test_the_python_base_image_is_an_official_one_pinned_to_its_full_version() -> None:
+    pins = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, re.MULTILINE)
+
+    assert len(pins) == 1
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-[a-z]+", pins[0])
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_each_image_installs_the_dependencies_of_its_own_process_only(name: str) -> None:
+    installs = re.findall(r"requirements-of (\S+) ", dockerfile(name))
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    assert installs == [EXTRA_OF_STAGE[SERVICES[name]["build"]["target"]]]
+    assert installs[0] in extras
+
+
+@pytest.mark.parametrize("stage", sorted(PROCESS_MODULES))
+def test_each_process_imports_nothing_from_the_other_processes_extras(stage: str) -> None:
+    """What lets each image leave out the others' dependencies; the compose test runs the images."""
+    imports = "; ".join(f"import {module}" for module in PROCESS_MODULES[stage])
+    script = f"import sys; {imports}; print(' '.join(sorted({{name.split('.')[0] for name in sys.modules}})))"
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
+
+    assert set(loaded.stdout.split()) & FOREIGN_PACKAGES[stage] == set()
+
+
+def test_every_long_running_service_restarts_on_failure() -> None:
+    for name, service in SERVICES.items():
+        expected = "no" if name == "kafka-topics" else "unless-stopped"
+        assert service.get("restart") == expected, name
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -248,7 +316,7 @@ def test_the_services_and_the_topic_creator_use_the_same_topics() -> None:
 def test_docker_builds_leave_local_state_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
 
-    assert {".venv", ".data", "tests/artifacts", ".git"} <= set(ignored)
+    assert {".venv*", ".data", "tests", "bench", ".git"} <= set(ignored)
 
 
 @pytest.mark.parametrize("name", sorted(name for name, service in SERVICES.items() if "postgres" in service["image"]))

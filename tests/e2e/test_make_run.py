@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -86,8 +87,9 @@ class MakeRun:
     def start(self, log_name: str) -> subprocess.Popen:
         self.log = self.data_dir / log_name
         log = open(self.log, "wb")  # noqa: SIM115 - the child writes to it until it exits
+        # The environment of the interpreter running the tests, which need not be the default one (make python-check).
         run = subprocess.Popen(
-            ["make", "--no-print-directory", "run"],
+            ["make", "--no-print-directory", "run", f"VENV={sys.prefix}"],
             cwd=ROOT,
             env=self.env,
             start_new_session=True,

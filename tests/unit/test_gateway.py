@@ -15,11 +15,15 @@ from stack.local import free_ports
 
 @pytest.fixture
 async def silent_upstream() -> AsyncIterator[str]:
-    """Accepts connections and never answers."""
-    server = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    """Accepts connections and never answers. It keeps the writers: from Python 3.13 on, a writer that is collected
+    closes its connection, which would be a disconnect, not a hang."""
+    writers: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda reader, writer: writers.append(writer), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}"
     server.close()
+    for writer in writers:
+        writer.close()
 
 
 class AnsweringUpstream(str):

@@ -1,5 +1,5 @@
 """Stand-ins for the base images ``docker-compose.yml`` needs and this machine cannot pull, built from Debian's
-packages. They are test doubles of third-party images: tagged as the official ones so the Dockerfiles build
+packages. They are test doubles of third-party images: tagged as the official ones so the Dockerfile builds
 unchanged, labelled ``org.gozon.stand-in``, and never built over an image of that tag that is not one of ours."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ HERE = Path(__file__).parent / "images"
 LABEL = "org.gozon.stand-in"
 MIRROR = os.environ.get("GOZON_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 CA_BUNDLE = Path(os.environ.get("GOZON_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
-# The Debian release whose own Python is each version the Dockerfiles may name.
+# The Debian release whose own Python is each version the Dockerfile may name.
 DEBIAN_PYTHON = {"3.11": "bookworm"}
 # The same for PostgreSQL major versions; their images start from that release's root (which has its Python).
 DEBIAN_POSTGRES = {"15": "bookworm"}

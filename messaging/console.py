@@ -16,7 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from tortoise import connections
+from tortoise import connections, fields
+from tortoise.contrib.postgres.fields import ArrayField
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from messaging.context import in_own_context
@@ -69,6 +71,25 @@ class Outcome:
 
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "outcome": self.outcome, "detail": self.detail}
+
+
+class OperatorAction(Model):
+    """What an operator did to some dead letters (written by ``DeadLetterConsole``). Each service subclasses this in
+    its own models (table ``operator_actions``, created by messaging/sql/failures)."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(auto_now_add=True)
+    operator = fields.CharField(max_length=64)
+    action = fields.CharField(max_length=16)
+    """``replay`` or ``discard``."""
+    letter_ids = ArrayField(element_type="bigint")
+    """The row ids of the letters acted on."""
+    reason = fields.TextField()
+    outcome = fields.JSONField()
+    """Each letter's ``Outcome``, as a list of its ``as_dict()``."""
+
+    class Meta:
+        abstract = True
 
 
 class DeadLetterConsole:

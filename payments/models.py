@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from messaging import dead_letters, retries
+from messaging import console, dead_letters, retries
 from messaging.inbox import InboxMessage
 from messaging.outbox import OutboxMessage
 from servicekit.idempotency import IdempotencyKey
@@ -69,3 +69,8 @@ class MessageRetry(retries.MessageRetry):
 class DeadLetter(dead_letters.DeadLetter):
     class Meta:
         table = "dead_letters"
+
+
+class OperatorAction(console.OperatorAction):
+    class Meta:
+        table = "operator_actions"

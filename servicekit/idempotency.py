@@ -42,10 +42,18 @@ STALE_CLAIM_SECONDS = 60
 class IdempotencyKey(Model):
     """Each service subclasses this (table ``idempotency_keys``, created by servicekit/sql)."""
 
+    class FixedCharField(fields.CharField):
+        """``char(n)``, not ``varchar(n)``: a column whose every value has the same length."""
+
+        @property
+        def SQL_TYPE(self) -> str:  # type: ignore[override]
+            return f"CHAR({self.max_length})"
+
     id = fields.BigIntField(primary_key=True)
     user_id = fields.CharField(max_length=64)
     key = fields.CharField(max_length=255)
-    fingerprint = fields.CharField(max_length=64)
+    fingerprint = FixedCharField(max_length=64)
+    """The request's SHA-256, in hex."""
     claim = fields.UUIDField(null=True)
     status_code = fields.SmallIntField(null=True)
     response = fields.TextField(null=True)

@@ -1,13 +1,26 @@
 import contextlib
+import dataclasses
 import json
+import re
 import uuid
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from messaging.events import Envelope, FailureReason, InvalidMessage, PaymentFailed, PaymentRequested
+from messaging.events import (
+    EVENT_TYPES,
+    Envelope,
+    Event,
+    FailureReason,
+    InvalidMessage,
+    PaymentExpireRequested,
+    PaymentFailed,
+    PaymentRequested,
+    PaymentSucceeded,
+)
 
 
 def test_an_envelope_survives_the_wire_with_exact_money() -> None:
@@ -94,3 +107,122 @@ envelope_like = st.dictionaries(
 def test_no_bytes_make_decoding_raise_anything_but_invalid_message(raw: bytes) -> None:
     with contextlib.suppress(InvalidMessage):
         Envelope.from_bytes(raw)
+
+
+ORDER_ID = uuid.UUID("5f0c6a2e-8b1d-4c3e-9f7a-2d4b6c8e0a1f")
+EVERY_EVENT = [
+    PaymentRequested(ORDER_ID, "alice", Decimal("12.50")),
+    PaymentExpireRequested(ORDER_ID, "alice", Decimal("0.01")),
+    PaymentSucceeded(ORDER_ID, "alice", Decimal("1000000000.00")),
+    *(PaymentFailed(ORDER_ID, "alice", Decimal("7.00"), reason) for reason in FailureReason),
+]
+
+
+def wire_of(event: Event, **envelope: object) -> dict:
+    return json.loads(Envelope(event, **envelope).to_json())  # type: ignore[arg-type]
+
+
+def decode(wire: dict) -> Envelope:
+    return Envelope.from_bytes(json.dumps(wire).encode())
+
+
+def test_every_event_type_is_covered_here() -> None:
+    assert {(type(event).TYPE, type(event).VERSION) for event in EVERY_EVENT} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event", EVERY_EVENT, ids=lambda event: getattr(event, "reason", None) or event.TYPE)
+def test_every_event_comes_back_from_the_wire_as_the_same_event_of_the_same_class(event: Event) -> None:
+    envelope = Envelope(event)
+    decoded = Envelope.from_bytes(envelope.to_json().encode())
+    assert decoded == envelope
+    assert type(decoded.event) is type(event)
+    assert (decoded.type, decoded.order_id) == (event.TYPE, ORDER_ID)
+
+
+@pytest.mark.parametrize("event", EVERY_EVENT, ids=lambda event: getattr(event, "reason", None) or event.TYPE)
+def test_on_the_wire_every_value_is_a_string_but_the_version(event: Event) -> None:
+    """Money as a decimal string, never a JSON number a consumer might read as a float."""
+    wire = wire_of(event)
+    assert wire["version"] == 1
+    assert all(isinstance(value, str) for name, value in wire.items() if name != "version")
+    assert wire["amount"] == str(event.amount)  # type: ignore[attr-defined]
+
+
+def test_the_message_id_and_the_moment_survive_the_wire_with_their_offset() -> None:
+    message_id = uuid.uuid4()
+    moment = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    decoded = decode(wire_of(EVERY_EVENT[0], message_id=message_id, occurred_at=moment))
+    assert decoded.message_id == message_id
+    assert decoded.occurred_at == moment
+    assert decoded.occurred_at.utcoffset() == timedelta(hours=2)
+
+
+@pytest.mark.parametrize("name", ["message_id", "type", "version", "occurred_at"])
+def test_an_envelope_lacking_a_header_field_is_invalid_and_says_which(name: str) -> None:
+    wire = wire_of(EVERY_EVENT[0])
+    del wire[name]
+    with pytest.raises(InvalidMessage, match=f"envelope lacks {name}"):
+        decode(wire)
+
+
+@pytest.mark.parametrize(
+    ("event", "name"),
+    [(event, f.name) for event in EVERY_EVENT[:4] for f in dataclasses.fields(event)],
+    ids=lambda value: value if isinstance(value, str) else value.TYPE,
+)
+def test_an_event_lacking_one_of_its_fields_is_invalid_and_says_which(event: Event, name: str) -> None:
+    wire = wire_of(event)
+    del wire[name]
+    with pytest.raises(InvalidMessage, match=f"{event.TYPE} lacks '{name}'"):
+        decode(wire)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"type": "payment.refunded"}, "unknown event type 'payment.refunded' version 1"),
+        ({"type": "PAYMENT.REQUESTED"}, "unknown event type"),
+        ({"version": "1"}, "unknown event type 'payment.requested' version '1'"),
+        ({"version": 1.0}, "unknown event type"),
+        ({"version": 0}, "unknown event type"),
+        ({"type": None}, "unknown event type None"),
+    ],
+)
+def test_a_type_or_version_nobody_handles_is_invalid(change: dict, reason: str) -> None:
+    with pytest.raises(InvalidMessage, match=reason):
+        decode(wire_of(EVERY_EVENT[0]) | change)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"amount": 1}, "'amount' must be a string: 1"),
+        ({"amount": None}, "'amount' must be a string"),
+        ({"order_id": 123}, "'order_id' must be a string: 123"),
+        ({"order_id": ["5f0c6a2e-8b1d-4c3e-9f7a-2d4b6c8e0a1f"]}, "'order_id' must be a string"),
+        ({"user_id": 7}, "'user_id' must be a string: 7"),
+        ({"message_id": 42}, "'message_id' must be a string: 42"),
+        ({"message_id": "not-a-uuid"}, "'message_id' is not a valid UUID"),
+        ({"occurred_at": 1764064800}, "'occurred_at' must be a string"),
+        ({"occurred_at": "yesterday"}, "'occurred_at' is not a valid datetime"),
+        ({"reason": None}, "'reason' must be a string"),
+        ({"reason": "insufficient_funds"}, "'reason' is not a valid FailureReason"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_invalid_and_named(change: dict, reason: str) -> None:
+    wire = wire_of(PaymentFailed(ORDER_ID, "alice", Decimal("7.00"), FailureReason.INSUFFICIENT_FUNDS))
+    with pytest.raises(InvalidMessage, match=re.escape(reason)):
+        decode(wire | change)
+
+
+def test_a_huge_value_is_quoted_shortened_in_the_reason() -> None:
+    """The reason lands in the dead letters and the logs: never the whole of a megabyte of garbage."""
+    with pytest.raises(InvalidMessage) as caught:
+        decode(wire_of(EVERY_EVENT[0]) | {"order_id": "x" * 1_000_000})
+    assert len(str(caught.value)) < 200
+
+
+def test_a_field_a_newer_producer_added_does_not_make_the_event_invalid() -> None:
+    """A compatible addition keeps its version (an incompatible one gets a new version and class)."""
+    wire = wire_of(EVERY_EVENT[0])
+    assert decode(wire | {"currency": "EUR"}).event == EVERY_EVENT[0]

@@ -25,8 +25,8 @@ come back as one array.
 Every transaction that NOTIFYs takes one cluster-wide lock just before its commit and keeps it until the commit's
 WAL flush is done, so those commits cannot share an fsync as pgbench -N's do. Here only the settle writes and
 NOTIFYs in one transaction (one an order; the wake-ups write nothing, so they hold the lock for no flush). How much
-of the time pgbench's backends wait on it (``Lock:object``) is sampled while it runs. (Until the relay was woken
-after the commit, the outbox INSERTs' trigger made that three such commits an order.)
+of the time pgbench's backends wait on it (``Lock:object``) is sampled while it runs. That lock is why the writers
+wake the relay after their commit rather than from inside their transaction.
 
 The scripts run in two databases of their own (``pgbench_ceiling_*``), created in the bench's cluster by the
 services' own migrations (the same tables and indexes) and dropped afterwards. Not in the

@@ -1,5 +1,5 @@
-"""Live order status (issue 9): many sockets on ``GET /ws/orders`` through the gateway while orders settle at a
-fixed rate. How long a status change takes from its commit to every socket of its owner, what an idle socket
+"""Live order status: many sockets on ``GET /ws/orders`` through the gateway while orders settle at a fixed
+rate. How long a status change takes from its commit to every socket of its owner, what an idle socket
 costs each process in memory, and whether any change was lost or reached someone else's socket.
 
 The sockets are held by ``python -m bench.sockets``, a process of its own (see there). Its receipts are matched

@@ -33,8 +33,9 @@ ENDPOINTS = {
 GOAL_P99_MS = 20.0
 GOAL_RATIO = 1.5
 GOAL_ORDERS = 10_000_000
-"""The issue's goal: at this many orders, every endpoint's p99 at most GOAL_P99_MS and GOAL_RATIO times its p99 on
-the empty databases. It is judged only on a preload this big (``bench.report.ops_goals``)."""
+"""The goal the phase is judged against: at this many orders, every endpoint's p99 at most GOAL_P99_MS and
+GOAL_RATIO times its p99 on the empty databases. It is judged only on a preload this big
+(``bench.report.ops_goals``)."""
 
 
 class OpsAtScale:

@@ -47,7 +47,7 @@ class Plan:
     users: int = 200
     pgbench_seconds: int = 30
     # The PostgreSQL ceiling: one outbox relay transaction per this many orders. 1, the worst case, is also what a
-    # relay woken by every NOTIFY finds at the few hundred orders/s the ceiling reaches (about a row per wake).
+    # relay woken by every NOTIFY finds while orders come no faster than it publishes them (about a row per wake).
     ceiling_orders_per_relay: int = 1
     first_rate: float = 50.0
     rate_factor: float = 1.5
@@ -72,7 +72,8 @@ class Plan:
     live_drain_seconds: float = 30.0
     # Restart gateway and Orders before the sockets open, so memory per socket is measured on fresh processes.
     live_restart: bool = True
-    # Retention while writing: enough old rows that the cleanup runs for seconds (it deletes ~100k rows/s).
+    # Retention while writing: enough old rows that the paced cleanup never runs out within its windows, and the
+    # unpaced one runs for seconds rather than an instant.
     retention_outbox_rows: int = 1_000_000
     retention_inbox_rows: int = 500_000
     retention_rate: float = 50.0

@@ -6,8 +6,8 @@ The report goes to ``$BENCH_PROFILE_OUTPUT`` (call tree) and the same path with 
 function). Samples are wall-clock (pyinstrument's default timer): the event loop's idle wait shows up as the
 ``[self]`` time of Sanic's ``_run_server_forever`` (uvloop's C loop), everything else is where the CPU went. On a
 busy machine a preempted process charges the wait to the frame it was running, which is itself where the CPU
-goes, so the proportions hold. A CPU-clock timer (``time.process_time``) costs ten times as much per call event
-and slowed the gateway so much that it could no longer take 100 orders/s.
+goes, so the proportions hold. A CPU-clock timer (``time.process_time``) costs far more per call event than the
+wall clock, and slowed the profiled gateway until it could no longer keep up with the profiling load.
 """
 
 from __future__ import annotations

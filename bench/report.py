@@ -251,7 +251,7 @@ def ops_figures(ops: dict[str, Any] | None) -> dict[str, float | None]:
 
 
 def ops_goals(ops: dict[str, Any]) -> dict[str, bool] | None:
-    """Per endpoint, whether the issue's goal holds: preloaded p99 <= GOAL_P99_MS and at most GOAL_RATIO times the
+    """Per endpoint, whether the ops goal holds: preloaded p99 <= GOAL_P99_MS and at most GOAL_RATIO times the
     p99 before the preload. None (not judged) when fewer than GOAL_ORDERS orders were preloaded: on the smoke run's
     10 k both p99s are a few milliseconds, so their ratio is the shared machine's noise, and a goal about 10 M rows
     says nothing about 10 k. Like every speed figure, the goal is reported, never turned into the exit status."""

@@ -1,4 +1,4 @@
-"""Retention while writing (issue 10): old published outbox rows (orders database) and old inbox rows (payments
+"""Retention while writing: old published outbox rows (orders database) and old inbox rows (payments
 database, the only service with an inbox) are deleted in bounded batches while orders are being written. How
 many rows a second go, and how much the writers notice.
 

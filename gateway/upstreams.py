@@ -62,7 +62,8 @@ class Upstream:
 
 def open_client(max_connections: int, timeout: float) -> ClientSession:
     """One pooled keep-alive client for all upstreams. aiohttp rather than httpx: on the gateway's hot path
-    httpx's pool bookkeeping cost several times the proxying itself (see bench/README.md)."""
+    httpx's pool bookkeeping cost more than the proxying itself (it showed in the gateway's profile: bench/README.md,
+    "Profiles")."""
     return ClientSession(
         connector=TCPConnector(limit=max_connections, keepalive_timeout=30),
         timeout=ClientTimeout(total=timeout),

@@ -7,15 +7,13 @@ from datetime import UTC, datetime
 
 from tortoise import connections
 
-# 1,000 rows every 0.8 s: about 1,250 rows/s per table under load, below the ~1,550 rows/s each outbox gets at the
-# stack's peak on 2 cores (bench/README.md). Rows come due a retention period after they were written, so the
-# cleanup falls behind only while the traffic of a week ago ran near that peak, and catches up when it eased.
-# Faster costs the writers: every deleted row writes WAL, mostly full-page images (compressed: stack/postgres.py),
-# and an insert that commits behind a batch flushes that WAL too. At the same pace, fewer and larger batches cost
-# the writers least (python -m bench.run --only retention, 3 rounds each, insert probe 100/s; insert p99 with
-# cleanup / without, median): 50 rows per 0.04 s +19 %, 250 per 0.2 s +7 % (+22 % in a full make bench), 1,000
-# per 0.8 s +4.5 % (-11 % to +16 %; POST p99 -2 %; 2,660 rows/s for the two tables together). Unpaced,
-# 240,000-420,000 rows/s, with the insert p99 x2-4.5.
+# BATCH_ROWS every PAUSE_SECONDS, whatever the backlog: a steady pace, so the writers' cost stays bounded. Rows
+# come due a retention period after they were written, so the cleanup falls behind only while the traffic of a
+# week ago ran faster than this pace, and catches up once it eased. Faster costs the writers: every deleted row
+# writes WAL, mostly full-page images (compressed: stack/postgres.py), and an insert that commits behind a batch
+# flushes that WAL too. At the same pace, fewer and larger batches cost the writers least, since they queue behind
+# fewer commits. The bench's retention phase measures both what this pace costs the writers and what an unpaced
+# cleanup would (bench/README.md, "Retention"; python -m bench.run --only retention).
 BATCH_ROWS = 1_000
 PAUSE_SECONDS = 0.8
 EARLIEST = datetime.min.replace(tzinfo=UTC)

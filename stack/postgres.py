@@ -25,8 +25,8 @@ ROLE_SQL = (Path(__file__).parents[1] / "db" / "service_role.sql").read_text()
 SUPERUSER = "gozon_admin"
 OWNER_OF_DATABASE = "SELECT datdba::regrole::text FROM pg_database WHERE datname = $1"
 # Full-page images dominate the WAL of retention deletes (every old page a batch touches is logged whole once per
-# checkpoint), and every writer's commit flushes that WAL too. Compressed, the cleanup's extra WAL shrank by 60 %
-# and the insert p99 it costs from +22..31 % to +7 % (median of 3 rounds; bench/README.md, "Retention").
+# checkpoint), and every writer's commit flushes that WAL too. Compressing it shrinks the cleanup's extra WAL, and
+# with it what the cleanup adds to the writers' commits (measured by the bench: bench/README.md, "Retention").
 SERVER_SETTINGS = ("wal_compression=lz4",)
 
 

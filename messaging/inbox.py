@@ -3,12 +3,15 @@ so a redelivered message finds its id there and does nothing."""
 
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 from tortoise.models import Model
 
 from messaging import metrics
 from messaging.after_commit import after_commit
 from messaging.retention import delete_older_than
+from messaging.sql import Identifier, Sql
 
 
 class InboxMessage(Model):
@@ -21,15 +24,17 @@ class InboxMessage(Model):
         abstract = True
 
 
-def first_delivery(model: type[InboxMessage], parameter: int = 1) -> str:
-    """The INSERT that records the message id given as ``$parameter`` and returns it only the first time it is seen.
+def first_delivery(model: type[InboxMessage], message_id: uuid.UUID) -> Sql:
+    """The INSERT that records ``message_id`` and returns it only the first time it is seen.
 
-    A consumer puts it in the same statement as the message's effect (as a CTE the effect depends on), so recording
-    the delivery and applying it take one round trip.
+    A consumer puts it in the same statement as the message's effect (as a part the effect depends on), so
+    recording the delivery and applying it take one round trip.
     """
-    return (
-        f"INSERT INTO {model._meta.db_table} (message_id, received_at) VALUES (${parameter}, now()) "
-        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+    return Sql(
+        "INSERT INTO {table} (message_id, received_at) VALUES ({message_id}, now()) "
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+        table=Identifier(model._meta.db_table),
+        message_id=message_id,
     )
 
 

@@ -32,12 +32,13 @@ from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from messaging import faults, metrics
+from messaging import faults, metrics, sql
 from messaging.backoff import Backoff
 from messaging.context import in_own_context
 from messaging.counting import Count, count
 from messaging.events import Envelope
 from messaging.retention import delete_older_than
+from messaging.sql import Identifier, Sql
 
 log = logging.getLogger("messaging.outbox")
 
@@ -76,28 +77,26 @@ async def enqueue(
     """Add the event to the outbox inside the caller's transaction; once it committed, the caller announces it
     (``OutboxRelay.announce``). Plain SQL: this runs once per event on the hot path, and the ORM's insert costs
     several times the statement."""
-    await conn.execute_query(*outbox_insert(model, topic, key, envelope))
+    await sql.execute(conn, outbox_row(model, topic, key, envelope))
 
 
-def outbox_insert(
-    model: type[OutboxMessage],
-    topic: str,
-    key: str,
-    envelope: Envelope,
-    first_parameter: int = 1,
-    only_if: str | None = None,
-) -> tuple[str, list[object]]:
-    """The INSERT that enqueues the event, and its parameters (numbered from ``first_parameter``), for a caller
-    that writes its change and the event in one statement: one round trip, atomic without BEGIN and COMMIT.
-    ``only_if`` is an SQL condition (on the statement's other CTEs) for an event that announces one outcome only."""
-    numbers = ", ".join(f"${n}" for n in range(first_parameter, first_parameter + 5))
-    statement = (
-        f"INSERT INTO {model._meta.db_table} (message_id, topic, key, lane, payload, created_at) "
-        f"SELECT {numbers}, now()"
+def outbox_row(
+    model: type[OutboxMessage], topic: str, key: str, envelope: Envelope, *, only_if: Sql | None = None
+) -> Sql:
+    """The INSERT that enqueues the event, for a caller that writes its change and the event in one statement (as
+    a part of it): one round trip, atomic without BEGIN and COMMIT. ``only_if`` is a condition (on the statement's
+    other parts) for an event that announces one outcome only."""
+    insert = Sql(
+        "INSERT INTO {table} (message_id, topic, key, lane, payload, created_at) "
+        "SELECT {message_id}, {topic}, {key}, {lane}, {payload}, now()",
+        table=Identifier(model._meta.db_table),
+        message_id=envelope.message_id,
+        topic=topic,
+        key=key,
+        lane=lane_of(key),
+        payload=envelope.to_json(),
     )
-    if only_if:
-        statement += f" WHERE {only_if}"
-    return statement, [envelope.message_id, topic, key, lane_of(key), envelope.to_json()]
+    return insert if only_if is None else Sql("{insert} WHERE {condition}", insert=insert, condition=only_if)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from messaging import sql
 from messaging.after_commit import after_commit
 from messaging.counting import count, count_by
 from messaging.events import Envelope, FailureReason, PaymentExpireRequested, PaymentRequested
-from messaging.outbox import enqueue, outbox_insert
-from orders import metrics
+from messaging.outbox import enqueue, outbox_row
+from orders import metrics, queries
 from orders.domain import NewOrder, OrderQuery, OrderStatus, order_view
 from orders.models import Order, Outbox
 from servicekit.problems import NotFound
@@ -44,14 +45,16 @@ async def create_order(conn: BaseDBAsyncClient, *, user_id: str, new: NewOrder, 
         updated_at=now,
     )
     command = PaymentRequested(order_id=order.id, user_id=user_id, amount=new.amount)
-    enqueue_command, command_parameters = outbox_insert(
-        Outbox, commands_topic, user_id, Envelope(command), first_parameter=7
+    statement = queries.insert_order(
+        order_id=order.id,
+        user_id=user_id,
+        amount=new.amount,
+        description=new.description,
+        status=str(OrderStatus.PENDING),
+        at=now,
+        then=outbox_row(Outbox, commands_topic, user_id, Envelope(command)),
     )
-    await conn.execute_query(
-        "WITH new_order AS (INSERT INTO orders (id, user_id, amount, description, status, created_at, updated_at) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $6)) {enqueue_command}",
-        [order.id, user_id, new.amount, new.description, str(OrderStatus.PENDING), now, *command_parameters],
-    )
+    await sql.execute(conn, statement)
     log.info("order %s created for %s (%s)", order.id, user_id, new.amount)
     return order
 
@@ -100,45 +103,28 @@ async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentO
     delivered only when the transaction commits. An order whose result came twice keeps the first one (every result
     for an order carries the same decision anyway).
     """
-    _, rows = await conn.execute_query(
-        "WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::text[], $5::text[]) "
-        "WITH ORDINALITY AS outcome (order_id, user_id, amount, status, failure, position)), "
-        "checked AS (SELECT outcome.*, orders.id IS NOT NULL AS known, "
-        "orders.user_id = outcome.user_id AND orders.amount = outcome.amount AS matches, "
-        "orders.user_id AS order_user_id, orders.amount AS order_amount "
-        "FROM outcome LEFT JOIN orders ON orders.id = outcome.order_id), "
-        "first AS (SELECT DISTINCT ON (order_id) * FROM checked WHERE matches ORDER BY order_id, position), "
-        "settled AS (UPDATE orders SET status = first.status, failure_reason = first.failure, updated_at = now() "
-        "FROM first WHERE orders.id = first.order_id AND orders.status = 'PENDING' "
-        "RETURNING orders.id, orders.user_id, orders.status, orders.failure_reason, "
-        "extract(epoch FROM now() - orders.created_at)::float8 AS settle_seconds, "
-        "pg_notify($6, json_build_object('order_id', orders.id, 'user_id', orders.user_id)::text)) "
-        "SELECT id, status, failure_reason, settle_seconds, NULL::bigint AS position, NULL AS known, "
-        "NULL AS order_user_id, NULL::numeric AS order_amount FROM settled "
-        "UNION ALL SELECT order_id, NULL, NULL, NULL, position, known, order_user_id, order_amount "
-        "FROM checked WHERE NOT coalesce(matches, false)",
-        [
-            [outcome.order_id for outcome in outcomes],
-            [outcome.user_id for outcome in outcomes],
-            [outcome.amount for outcome in outcomes],
-            [str(OrderStatus.FAILED if outcome.failure else OrderStatus.PAID) for outcome in outcomes],
-            [outcome.failure and str(outcome.failure) for outcome in outcomes],
-            STATUS_CHANNEL,
-        ],
+    statement = queries.settle(
+        order_ids=[outcome.order_id for outcome in outcomes],
+        user_ids=[outcome.user_id for outcome in outcomes],
+        amounts=[outcome.amount for outcome in outcomes],
+        statuses=[str(OrderStatus.FAILED if outcome.failure else OrderStatus.PAID) for outcome in outcomes],
+        failures=[outcome.failure and str(outcome.failure) for outcome in outcomes],
+        channel=STATUS_CHANNEL,
     )
+    rows = await sql.fetch_all(conn, statement, queries.Settled)
     refused = {}
     for row in rows:
-        if row["position"] is None:
-            reason = row["failure_reason"]
-            log.info("order %s %s", row["id"], row["status"] if reason is None else f"{row['status']} ({reason})")
-            after_commit(functools.partial(metrics.settled, row["status"], row["settle_seconds"]))
+        if row.position is None:
+            reason = row.failure_reason
+            log.info("order %s %s", row.id, row.status if reason is None else f"{row.status} ({reason})")
+            after_commit(functools.partial(metrics.settled, row.status, row.settle_seconds))
             continue
-        outcome = outcomes[row["position"] - 1]
-        if not row["known"]:
-            refused[row["position"] - 1] = f"order {outcome.order_id} does not exist"
+        outcome = outcomes[row.position - 1]
+        if not row.known:
+            refused[row.position - 1] = f"order {outcome.order_id} does not exist"
         else:
-            refused[row["position"] - 1] = (
-                f"order {outcome.order_id} is {row['order_amount']} for {row['order_user_id']}, "
+            refused[row.position - 1] = (
+                f"order {outcome.order_id} is {row.order_amount} for {row.order_user_id}, "
                 f"not {outcome.amount} for {outcome.user_id}"
             )
     return refused
@@ -155,32 +141,21 @@ async def request_expiry_of_overdue(
     another instance is asking about to that instance: instances never ask twice at once (and if a crash made one
     ask again, Payments' ledger would still decide once). Returns the orders asked about."""
     async with in_transaction() as conn:
-        overdue = await conn.execute_query_dict(
-            "UPDATE orders SET expiry_requested_at = now() WHERE id IN (SELECT id FROM orders WHERE status = 'PENDING' "
-            "AND coalesce(expiry_requested_at, created_at) < now() - make_interval(secs => $1) "
-            "ORDER BY coalesce(expiry_requested_at, created_at) LIMIT $2 FOR UPDATE SKIP LOCKED) "
-            "RETURNING id, user_id, amount",
-            [deadline_seconds, limit],
-        )
+        statement = queries.mark_overdue_asked(deadline_seconds=deadline_seconds, limit=limit)
+        overdue = await sql.fetch_all(conn, statement, queries.Overdue)
         for order in overdue:
-            request = PaymentExpireRequested(order_id=order["id"], user_id=order["user_id"], amount=order["amount"])
-            await enqueue(Outbox, conn, commands_topic, order["user_id"], Envelope(request))
+            request = PaymentExpireRequested(order_id=order.id, user_id=order.user_id, amount=order.amount)
+            await enqueue(Outbox, conn, commands_topic, order.user_id, Envelope(request))
     for order in overdue:
-        log.warning(
-            "order %s of %s is past its payment deadline; asking Payments to close it", order["id"], order["user_id"]
-        )
-    return [order["id"] for order in overdue]
+        log.warning("order %s of %s is past its payment deadline; asking Payments to close it", order.id, order.user_id)
+    return [order.id for order in overdue]
 
 
 async def count_overdue(deadline_seconds: float, bound: int = OVERDUE_BOUND) -> int:
     """Orders PENDING for longer than the deadline, counted up to ``bound``: the PENDING ones only (a partial
     index), however many settled orders the table holds."""
-    rows = await connections.get("default").execute_query_dict(
-        "SELECT count(*) AS n FROM (SELECT FROM orders WHERE status = 'PENDING' "
-        "AND created_at < now() - make_interval(secs => $1) LIMIT $2) AS overdue",
-        [deadline_seconds, bound],
-    )
-    return rows[0]["n"]
+    statement = queries.count_overdue(deadline_seconds=deadline_seconds, bound=bound)
+    return (await sql.fetch_one(connections.get("default"), statement, queries.Counted)).n
 
 
 async def summary() -> dict[str, Any]:
@@ -192,14 +167,10 @@ async def summary() -> dict[str, Any]:
     pending = await count(conn, "orders WHERE status = 'PENDING'")
     by_status[OrderStatus.PENDING] = pending.value
     failures = await Order.filter(status=OrderStatus.FAILED).order_by("-updated_at").limit(10)
-    settled = await conn.execute_query_dict(
-        "SELECT to_timestamp(floor(extract(epoch FROM updated_at) / 10) * 10) AS bucket, count(*) AS settled "
-        "FROM orders WHERE status <> 'PENDING' AND updated_at > now() - interval '5 minutes' "
-        "GROUP BY bucket ORDER BY bucket"
-    )
+    settled = await sql.fetch_all(conn, queries.settled_per_10s(), queries.SettledPer10s)
     return {
         "orders_by_status": by_status,
         "latest_failures": [order_view(order) for order in failures],
-        "settled_per_10s": [{"at": row["bucket"].isoformat(), "settled": row["settled"]} for row in settled],
+        "settled_per_10s": [{"at": row.bucket.isoformat(), "settled": row.settled} for row in settled],
         "estimates": [] if exact and pending.exact else ["orders_by_status"],
     }

@@ -12,6 +12,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
+from messaging import sql
 from messaging.counting import count, count_by
 from messaging.events import (
     Envelope,
@@ -22,7 +23,8 @@ from messaging.events import (
     PaymentSucceeded,
 )
 from messaging.inbox import first_delivery, seen_again
-from messaging.outbox import enqueue, outbox_insert
+from messaging.outbox import enqueue, outbox_row
+from payments import queries
 from payments.models import Account, Deposit, Inbox, Outbox, Payment
 from servicekit.problems import Conflict, NotFound
 
@@ -69,14 +71,14 @@ async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, re
     command = envelope.event
     assert isinstance(command, PaymentRequested)
     outcome = await _pay_once(conn, envelope, command, results_topic)
-    if not outcome["first_delivery"]:
+    if not outcome.first_delivery:
         seen_again(Inbox)
         log.info("payment command %s for order %s already handled", envelope.message_id, command.order_id)
         return None
-    if outcome["debited"]:
+    if outcome.debited:
         log.info("order %s paid: %s debited from %s", command.order_id, command.amount, command.user_id)
         return None
-    if outcome["claimed"]:
+    if outcome.claimed:
         await _announce(conn, results_topic, await _refuse(conn, command))
         return None
     return await _decision_already_taken(conn, command, results_topic)
@@ -89,28 +91,21 @@ async def settle_expiry_request(conn: BaseDBAsyncClient, envelope: Envelope, res
     request = envelope.event
     assert isinstance(request, PaymentExpireRequested)
     timed_out = PaymentFailed(request.order_id, request.user_id, request.amount, FailureReason.PAYMENT_TIMEOUT)
-    announce, announce_parameters = outbox_insert(
-        Outbox,
-        results_topic,
-        request.user_id,
-        Envelope(timed_out),
-        first_parameter=5,
-        only_if="EXISTS (SELECT FROM claimed)",
+    statement = queries.expire_once(
+        delivery=first_delivery(Inbox, envelope.message_id),
+        order_id=request.order_id,
+        user_id=request.user_id,
+        amount=request.amount,
+        announce=outbox_row(
+            Outbox, results_topic, request.user_id, Envelope(timed_out), only_if=queries.ledger_condition("claimed")
+        ),
     )
-    (outcome,) = await conn.execute_query_dict(
-        f"WITH first_delivery AS ({first_delivery(Inbox)}), "
-        "claimed AS (INSERT INTO payments (order_id, user_id, amount, status, failure_reason, message_id, created_at) "
-        "SELECT $2, $3, $4, 'FAILED', 'PAYMENT_TIMEOUT', message_id, now() FROM first_delivery "
-        "ON CONFLICT (order_id) DO NOTHING RETURNING order_id), "
-        f"announced AS ({announce}) "
-        "SELECT EXISTS (SELECT FROM first_delivery) AS first_delivery, EXISTS (SELECT FROM claimed) AS claimed",
-        [envelope.message_id, request.order_id, request.user_id, request.amount, *announce_parameters],
-    )
-    if not outcome["first_delivery"]:
+    outcome = await sql.fetch_one(conn, statement, queries.ExpireOnce)
+    if not outcome.first_delivery:
         seen_again(Inbox)
         log.info("expiry request %s for order %s already handled", envelope.message_id, request.order_id)
         return None
-    if outcome["claimed"]:
+    if outcome.claimed:
         log.info("order %s failed: %s", request.order_id, FailureReason.PAYMENT_TIMEOUT)
         return None
     return await _decision_already_taken(conn, request, results_topic)
@@ -118,30 +113,18 @@ async def settle_expiry_request(conn: BaseDBAsyncClient, envelope: Envelope, res
 
 async def _pay_once(
     conn: BaseDBAsyncClient, envelope: Envelope, command: PaymentRequested, results_topic: str
-) -> dict[str, bool]:
-    """The common case in one statement: record the delivery, claim the order in the ledger, debit, and enqueue the
-    success; each step only if the one before it happened.
-
-    Claiming the ledger row before the debit makes a concurrent command for the same order wait on that row, then
-    find it taken. The debit cannot overdraw, whatever runs beside it.
-    """
+) -> queries.PayOnce:
+    """The common case in one statement (``queries.pay_once``): delivery recorded, order claimed, debit, success
+    announced."""
     paid = Envelope(PaymentSucceeded(order_id=command.order_id, user_id=command.user_id, amount=command.amount))
-    announce, announce_parameters = outbox_insert(
-        Outbox, results_topic, command.user_id, paid, first_parameter=5, only_if="EXISTS (SELECT FROM debited)"
+    statement = queries.pay_once(
+        delivery=first_delivery(Inbox, envelope.message_id),
+        order_id=command.order_id,
+        user_id=command.user_id,
+        amount=command.amount,
+        announce=outbox_row(Outbox, results_topic, command.user_id, paid, only_if=queries.ledger_condition("debited")),
     )
-    (outcome,) = await conn.execute_query_dict(
-        f"WITH first_delivery AS ({first_delivery(Inbox)}), "
-        "claimed AS (INSERT INTO payments (order_id, user_id, amount, status, message_id, created_at) "
-        "SELECT $2, $3, $4, 'SUCCEEDED', message_id, now() FROM first_delivery "
-        "ON CONFLICT (order_id) DO NOTHING RETURNING order_id), "
-        "debited AS (UPDATE accounts SET balance = balance - $4, updated_at = now() "
-        "WHERE user_id = $3 AND balance >= $4 AND EXISTS (SELECT FROM claimed) RETURNING user_id), "
-        f"announced AS ({announce}) "
-        "SELECT EXISTS (SELECT FROM first_delivery) AS first_delivery, EXISTS (SELECT FROM claimed) AS claimed, "
-        "EXISTS (SELECT FROM debited) AS debited",
-        [envelope.message_id, command.order_id, command.user_id, command.amount, *announce_parameters],
-    )
-    return outcome
+    return await sql.fetch_one(conn, statement, queries.PayOnce)
 
 
 async def _refuse(conn: BaseDBAsyncClient, command: PaymentRequested) -> PaymentFailed:

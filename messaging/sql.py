@@ -1,0 +1,139 @@
+"""A statement composer: SQL is written with named placeholders, and the composer numbers the parameters.
+
+``Sql("UPDATE accounts SET balance = balance - {amount} WHERE user_id = {user}", amount=..., user=...)`` binds
+each ``{name}`` to its value. A placeholder may also name another ``Sql``, which is inlined with its own values (a
+part written elsewhere, such as the outbox's INSERT inside a service's statement), or an ``Identifier`` (a table
+name, quoted). ``render`` numbers the values in the order they appear: ``$1``, ``$2``... A value named twice in one
+text is one parameter; values of different parts never share a number by accident. Nothing is numbered by hand,
+so a part can gain a column without its callers renumbering theirs.
+
+Rows come back typed: ``fetch_one(conn, statement, Row)`` builds ``Row`` (a NamedTuple or dataclass) from the
+columns, and refuses a statement whose columns are not exactly the row's fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """A table or column name, quoted where it is inlined."""
+
+    name: str
+
+    def quoted(self) -> str:
+        return '"' + self.name.replace('"', '""') + '"'
+
+
+class _Value:
+    """One parameter: a placeholder's value, numbered when the statement is rendered."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class Sql:
+    """A piece of SQL and its values; immutable, and composable into other pieces."""
+
+    __slots__ = ("_tokens",)
+
+    def __init__(self, text: str, **items: object) -> None:
+        pieces, names = _parsed(text)
+        if missing := names - set(items):
+            raise ValueError(f"no value for {sorted(missing)} in {text!r}")
+        if unused := set(items) - names:
+            raise ValueError(f"{sorted(unused)} not used in {text!r}")
+        values = {name: _Value(item) for name, item in items.items() if not isinstance(item, Sql | Identifier)}
+        tokens: list[str | _Value] = []
+        for literal, name in pieces:
+            tokens.append(literal)
+            if name is None:
+                continue
+            item = items[name]
+            if isinstance(item, Sql):
+                tokens.extend(item._tokens)
+            elif isinstance(item, Identifier):
+                tokens.append(item.quoted())
+            else:
+                tokens.append(values[name])
+        self._tokens: tuple[str | _Value, ...] = tuple(token for token in tokens if token != "")
+
+    def render(self) -> tuple[str, list[object]]:
+        """The statement text with ``$n`` parameters, and their values in order."""
+        numbers: dict[int, int] = {}
+        arguments: list[object] = []
+        text: list[str] = []
+        for token in self._tokens:
+            if isinstance(token, str):
+                text.append(token)
+                continue
+            number = numbers.get(id(token))
+            if number is None:
+                arguments.append(token.value)
+                number = numbers[id(token)] = len(arguments)
+            text.append(f"${number}")
+        return "".join(text), arguments
+
+    def __repr__(self) -> str:
+        text, arguments = self.render()
+        return f"Sql({text!r}, {arguments!r})"
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str) -> tuple[tuple[tuple[str, str | None], ...], frozenset[str]]:
+    """The text as (literal, the placeholder after it or None at the end) pairs, and the placeholders' names. The
+    statements' texts are constants, so each is parsed once."""
+    pieces, position = [], 0
+    for match in PLACEHOLDER.finditer(text):
+        pieces.append((text[position : match.start()], match.group(1)))
+        position = match.end()
+    pieces.append((text[position:], None))
+    return tuple(pieces), frozenset(name for _, name in pieces if name is not None)
+
+
+async def execute(conn: BaseDBAsyncClient, statement: Sql) -> int:
+    """Run a statement that returns no rows the caller reads; returns the rows it affected."""
+    affected, _ = await conn.execute_query(*statement.render())
+    return affected
+
+
+async def fetch_all(conn: BaseDBAsyncClient, statement: Sql, row: type[Row]) -> list[Row]:
+    # Not execute_query: Tortoise returns no rows from a statement that starts with UPDATE or DELETE.
+    records = await conn.execute_query_dict(*statement.render())
+    return [typed(row, record) for record in records]
+
+
+async def fetch_one(conn: BaseDBAsyncClient, statement: Sql, row: type[Row]) -> Row:
+    """The statement's only row; one that returns none or several is a bug in the statement."""
+    rows = await fetch_all(conn, statement, row)
+    if len(rows) != 1:
+        raise LookupError(f"{row.__name__}: expected one row, got {len(rows)}")
+    return rows[0]
+
+
+def typed(row: type[Row], record: Mapping[str, Any]) -> Row:
+    """``row`` from a record whose columns are exactly its fields."""
+    fields = _fields(row)
+    columns = tuple(record.keys())
+    if set(columns) != set(fields):
+        raise TypeError(f"{row.__name__} has fields {fields}, the statement returned {columns}")
+    return row(**{column: record[column] for column in columns})
+
+
+def _fields(row: type) -> tuple[str, ...]:
+    if dataclasses.is_dataclass(row):
+        return tuple(field.name for field in dataclasses.fields(row))
+    return tuple(row._fields)  # type: ignore[attr-defined]

@@ -1,4 +1,9 @@
-"""Every input rule of the public API, one test each, through the gateway."""
+"""The input rules of the public API through the gateway: what only the whole stack can show.
+
+Every rule is checked once against the services in-process (tests/unit/test_validation.py). Here a few
+representative refusals, one per kind, show that the gateway passes each service's problem through unchanged; the
+rest needs the database (what is accepted and kept, a second account, a missing one) or is the gateway's own
+(routes, methods, body size, request ids)."""
 
 from __future__ import annotations
 
@@ -28,11 +33,6 @@ async def test_missing_user_id_is_401(api: httpx.AsyncClient) -> None:
     assert_problem(await api.get("/orders"), 401)
 
 
-@pytest.mark.parametrize("bad_id", ["a" * 65, "has space", "semi;colon", "dot.ted"])
-async def test_malformed_user_id_is_400(api: httpx.AsyncClient, bad_id: str) -> None:
-    assert_problem(await api.get("/orders", headers={"X-User-Id": bad_id}), 400)
-
-
 async def test_longest_valid_user_id_is_accepted(api: httpx.AsyncClient) -> None:
     response = await api.get("/orders", headers=as_user("A-z_0" + "9" * 59))
     assert response.status_code == 200
@@ -45,47 +45,19 @@ async def test_amounts_accepted_as_number_or_string(api: httpx.AsyncClient, user
     assert response.json()["amount"] == f"{float(amount):.2f}"
 
 
-@pytest.mark.parametrize(
-    ("amount", "why"),
-    [
-        (0, "zero"),
-        ("-1.00", "negative"),
-        ("0.001", "three decimal places"),
-        (10.123, "three decimal places as a number"),
-        ("1000000000.01", "over the maximum"),
-        ("abc", "not a number"),
-        ("1_000", "digits grouped with _"),
-        ("١٢", "digits of another script"),
-        ("\uff11\uff12", "full-width digits"),
-        ("NaN", "not finite"),
-        ("Infinity", "not finite"),
-        (True, "a boolean"),
-        (None, "null"),
-        ([1], "a list"),
-    ],
-)
-async def test_amount_breaking_a_rule_is_422(api: httpx.AsyncClient, user_id: str, amount: object, why: str) -> None:
-    response = await api.post("/orders", json={"amount": amount}, headers=as_user(user_id))
-    assert_problem(response, 422)
+async def test_an_order_amount_breaking_a_rule_is_a_422_from_orders(api: httpx.AsyncClient, user_id: str) -> None:
+    response = await api.post("/orders", json={"amount": "0.001"}, headers=as_user(user_id))
+    assert "'amount'" in assert_problem(response, 422)["detail"]
 
 
-@pytest.mark.parametrize(
-    ("path", "body"),
-    [
-        ("/orders", b'{"amount": 1e9999999999999999999}'),
-        ("/accounts/deposit", b'{"amount": 1e-9999999999999999999}'),
-        ("/orders", b'{"amount": ' + b"[" * 2000 + b"]" * 2000 + b"}"),
-        ("/accounts/deposit", b"{" + b'"a":{' * 3000 + b"}" * 3001),
-    ],
-    ids=["huge exponent", "tiny exponent", "nested 2000 deep", "objects nested 3000 deep"],
-)
-async def test_json_no_decimal_or_parser_can_hold_is_400_without_a_stack_trace(
-    stack: LocalStack, api: httpx.AsyncClient, user_id: str, path: str, body: bytes
+async def test_json_nested_too_deeply_is_400_and_no_process_logs_a_stack_trace(
+    stack: LocalStack, api: httpx.AsyncClient, user_id: str
 ) -> None:
+    body = b'{"amount": ' + b"[" * 2000 + b"]" * 2000 + b"}"
     logs = sorted((ROOT / "tests" / "artifacts" / "logs").glob("*.log"))
     sizes = {log: log.stat().st_size for log in logs}
 
-    response = await api.post(path, content=body, headers=as_user(user_id, **{"Content-Type": "application/json"}))
+    response = await api.post("/orders", content=body, headers=as_user(user_id, **{"Content-Type": "application/json"}))
 
     assert_problem(response, 400)
     for log in logs:
@@ -94,34 +66,16 @@ async def test_json_no_decimal_or_parser_can_hold_is_400_without_a_stack_trace(
             assert b"Traceback" not in written.read(), log
 
 
-async def test_missing_amount_is_422(api: httpx.AsyncClient, user_id: str) -> None:
-    assert_problem(await api.post("/orders", json={"description": "x"}, headers=as_user(user_id)), 422)
-
-
-async def test_description_over_500_characters_is_422(api: httpx.AsyncClient, user_id: str) -> None:
-    response = await api.post("/orders", json={"amount": 1, "description": "x" * 501}, headers=as_user(user_id))
-    assert_problem(response, 422)
-
-
 async def test_description_of_500_characters_is_kept(api: httpx.AsyncClient, user_id: str) -> None:
     response = await api.post("/orders", json={"amount": 1, "description": "é" * 500}, headers=as_user(user_id))
     assert response.json()["description"] == "é" * 500
 
 
-async def test_description_must_be_a_string(api: httpx.AsyncClient, user_id: str) -> None:
-    assert_problem(await api.post("/orders", json={"amount": 1, "description": 5}, headers=as_user(user_id)), 422)
-
-
-@pytest.mark.parametrize("path", ["/orders", "/accounts/deposit"])
-async def test_malformed_json_is_400(api: httpx.AsyncClient, user_id: str, path: str) -> None:
+async def test_malformed_json_is_a_400_from_payments(api: httpx.AsyncClient, user_id: str) -> None:
     response = await api.post(
-        path, content=b'{"amount": ', headers=as_user(user_id, **{"Content-Type": "application/json"})
+        "/accounts/deposit", content=b'{"amount": ', headers=as_user(user_id, **{"Content-Type": "application/json"})
     )
     assert_problem(response, 400)
-
-
-async def test_json_that_is_not_an_object_is_400(api: httpx.AsyncClient, user_id: str) -> None:
-    assert_problem(await api.post("/orders", json=[{"amount": 1}], headers=as_user(user_id)), 400)
 
 
 async def test_body_over_one_mebibyte_is_413(stack: LocalStack, user_id: str) -> None:
@@ -141,17 +95,14 @@ async def test_body_over_one_mebibyte_is_413(stack: LocalStack, user_id: str) ->
     assert b"content-type: application/problem+json" in head.lower()
 
 
-async def test_deposit_amount_follows_the_same_rules(api: httpx.AsyncClient, user_id: str) -> None:
+async def test_a_deposit_amount_breaking_a_rule_is_a_422_from_payments(api: httpx.AsyncClient, user_id: str) -> None:
     await api.post("/accounts", headers=as_user(user_id))
-    assert_problem(await api.post("/accounts/deposit", json={"amount": "0.005"}, headers=as_user(user_id)), 422)
-    assert_problem(await api.post("/accounts/deposit", json={}, headers=as_user(user_id)), 422)
+    response = await api.post("/accounts/deposit", json={"amount": "0.005"}, headers=as_user(user_id))
+    assert "'amount'" in assert_problem(response, 422)["detail"]
 
 
-@pytest.mark.parametrize(
-    "query", ["limit=0", "limit=201", "limit=ten", "offset=-1", "status=SHIPPED", "limit=1&limit=2"]
-)
-async def test_bad_list_parameters_are_422(api: httpx.AsyncClient, user_id: str, query: str) -> None:
-    assert_problem(await api.get(f"/orders?{query}", headers=as_user(user_id)), 422)
+async def test_a_bad_list_parameter_is_a_422_with_the_query_forwarded(api: httpx.AsyncClient, user_id: str) -> None:
+    assert_problem(await api.get("/orders?limit=1&limit=2", headers=as_user(user_id)), 422)
 
 
 async def test_second_account_for_a_user_is_409(api: httpx.AsyncClient, user_id: str) -> None:

@@ -81,15 +81,31 @@ async def all_published() -> bool:
     return rows[0]["waiting"] == 0
 
 
-async def first_pass_done(relay: OutboxRelay) -> None:
-    """A relay publishes whatever is waiting when it starts; only after that does it wait for a wake-up."""
-    await asyncio.sleep(0.5)
+class CountingRelay(OutboxRelay):
+    """A relay that counts the passes it finished, so a test can tell when its first one is behind it."""
+
+    passes = 0
+
+    async def publish_batch(self) -> int:
+        published = await super().publish_batch()
+        self.passes += 1
+        return published
+
+
+async def first_pass_done(relay: CountingRelay) -> None:
+    """A relay publishes whatever is waiting when it starts; only after that does it wait for a wake-up. An event
+    written before that first pass finished could be published by it, wake-up or not, and prove nothing."""
+
+    async def passed() -> bool:
+        return relay.passes >= 1
+
+    await eventually(passed, timeout=10)
     assert relay.stats.published == 0
 
 
 @pytest.mark.usefixtures("scratch_outbox")
 async def test_the_writers_own_relay_publishes_at_once(producer: AIOKafkaProducer, topic: str) -> None:
-    relay = OutboxRelay(ScratchOutbox, service="scratch", poll_interval=HOUR)
+    relay = CountingRelay(ScratchOutbox, service="scratch", poll_interval=HOUR)
     async with running(relay.run(producer), relay.run_announcer()):
         await first_pass_done(relay)
         await write_event(topic)
@@ -102,7 +118,7 @@ async def test_the_writers_own_relay_publishes_at_once(producer: AIOKafkaProduce
 async def test_another_instances_relay_is_woken_by_the_announcement(
     infra: LocalStack, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    writer, other = (OutboxRelay(ScratchOutbox, service="scratch", poll_interval=HOUR) for _ in range(2))
+    writer, other = (CountingRelay(ScratchOutbox, service="scratch", poll_interval=HOUR) for _ in range(2))
     listener = PgListener(infra.database_urls["orders"], {NOTIFY_CHANNEL: other.wake})
     async with running(listener.run(), other.run(producer), writer.run_announcer()):
         await listener.connected.wait()

@@ -36,7 +36,9 @@ async def test_deposits_in_flight_at_sigterm_complete_and_the_instance_exits_by_
                 ]
                 await eventually(lambda: waiting_on_a_lock(payments_db))
                 instance.popen.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.5)
+                # The lock is let go only once the stop is under way: the instance has closed its listening
+                # socket, which it does after stopping its messaging and before it waits for its requests.
+                await eventually(lambda: refuses_connections(port), timeout=SUPERVISOR_PATIENCE)
             responses = await asyncio.gather(*deposits)
 
         assert [response.status_code for response in responses] == [200, 200]
@@ -44,6 +46,15 @@ async def test_deposits_in_flight_at_sigterm_complete_and_the_instance_exits_by_
         assert await asyncio.to_thread(instance.popen.wait, SUPERVISOR_PATIENCE) == 0
     finally:
         stack.stop_process(instance)
+
+
+async def refuses_connections(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return True
+    writer.close()
+    return False
 
 
 async def waiting_on_a_lock(pool: asyncpg.Pool) -> bool:

@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from messaging import after_commit, faults, metrics
@@ -42,6 +41,7 @@ from messaging.dead_letters import Delivery, Failure, Letter
 from messaging.events import Envelope, InvalidMessage
 from messaging.retries import DueRetry, Failures
 from messaging.transient import is_transient
+from messaging.unit_of_work import Transactions, UnitOfWork
 
 log = logging.getLogger("messaging.consumer")
 
@@ -54,7 +54,7 @@ class Rejected:
     reason: str
 
 
-Handler = Callable[[list[Envelope], BaseDBAsyncClient], Awaitable[list[Rejected]]]
+Handler = Callable[[list[Envelope], UnitOfWork], Awaitable[list[Rejected]]]
 """Applies messages, in their order, within the transaction it is given, and does not commit it; returns the ones
 it rejected (their effects are not applied)."""
 
@@ -109,23 +109,23 @@ class Dispatcher:
             return Letter(delivery, Failure.of(exc), attempt, now, now)
         return Message(delivery, envelope, handler)
 
-    async def apply(self, conn: BaseDBAsyncClient, items: list[Decoded], attempt: int = 1) -> int:
-        """Handle the messages and record the letters (invalid and rejected ones) in ``conn``'s transaction;
-        returns how many letters are new."""
+    async def apply(self, work: UnitOfWork, items: list[Decoded], attempt: int = 1) -> int:
+        """Handle the messages and record the letters (invalid and rejected ones) in the unit of work; returns how
+        many letters are new."""
         messages = [item for item in items if isinstance(item, Message)]
         letters = [item for item in items if isinstance(item, Letter)]
         for handler, group in itertools.groupby(messages, key=lambda message: message.handler):
             run = list(group)
             for message in run:
                 faults.before_handling(message.envelope.type, getattr(message.envelope.event, "user_id", None), attempt)
-            rejected = {id(rejection.envelope): rejection.reason for rejection in await handler(_envelopes(run), conn)}
+            rejected = {id(rejection.envelope): rejection.reason for rejection in await handler(_envelopes(run), work)}
             now = _now()
             letters += [
                 Letter(message.delivery, Failure(reason, "Rejected", reason), attempt, now, now)
                 for message in run
                 if (reason := rejected.get(id(message.envelope))) is not None
             ]
-        return await self.failures.dead_letters.add(conn, letters) if letters else 0
+        return await self.failures.dead_letters.add(work.conn, letters) if letters else 0
 
 
 class EventConsumer:
@@ -135,15 +135,15 @@ class EventConsumer:
         dispatcher: Dispatcher,
         *,
         service: str,
+        transactions: Transactions,
         batch_size: int = 200,
-        after_commit: Callable[[], None] | None = None,
         after_dead_letter: Callable[[], None] | None = None,
     ) -> None:
         self._consumer = consumer
         self._dispatcher = dispatcher
         self._service = service
+        self._transactions = transactions
         self._batch_size = batch_size
-        self._after_commit = after_commit
         self._after_dead_letter = after_dead_letter
         self.stats = ConsumerStats()
 
@@ -257,8 +257,9 @@ class EventConsumer:
     async def _apply(self, items: list[Decoded]) -> None:
         with after_commit.collected() as deferred:
             async with in_transaction() as conn:
-                letters = await self._dispatcher.apply(conn, items)
-        after_commit.run(deferred)
+                work = UnitOfWork(conn)
+                letters = await self._dispatcher.apply(work, items)
+        self._transactions.committed(work, deferred)
         if letters:
             self.stats.dead_lettered += letters
             metrics.DEAD_LETTERS.labels(self._service, items[0].delivery.topic).inc(letters)
@@ -270,8 +271,6 @@ class EventConsumer:
         self.stats.transactions += 1
         for topic, group in itertools.groupby(item.delivery.topic for item in items):
             metrics.MESSAGES_PROCESSED.labels(self._service, topic).inc(len(list(group)))
-        if self._after_commit:
-            self._after_commit()
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -302,15 +301,15 @@ class RetryWorker:
         failures: Failures,
         *,
         service: str,
+        transactions: Transactions,
         poll_interval: float = 0.25,
-        after_commit: Callable[[], None] | None = None,
         after_dead_letter: Callable[[], None] | None = None,
     ) -> None:
         self._dispatchers = dispatchers
         self._failures = failures
         self._service = service
+        self._transactions = transactions
         self._poll_interval = poll_interval
-        self._after_commit = after_commit
         self._after_dead_letter = after_dead_letter
         self.recovered = 0
         self.dead_lettered = 0
@@ -339,14 +338,13 @@ class RetryWorker:
                 due = await self._failures.claim_due(conn)
                 if due is None:
                     return False
-                outcome = await self._attempt(conn, due, deferred)
-        after_commit.run(deferred)
+                work = UnitOfWork(conn)
+                outcome = await self._attempt(work, due, deferred)
+        self._transactions.committed(work, deferred)
         self._count(due, outcome)
-        if self._after_commit:
-            self._after_commit()
         return True
 
-    async def _attempt(self, conn: BaseDBAsyncClient, due: DueRetry, deferred: list[Deferred]) -> Attempt:
+    async def _attempt(self, work: UnitOfWork, due: DueRetry, deferred: list[Deferred]) -> Attempt:
         attempt = due.attempts + 1
         dispatcher = self._dispatchers.get(due.delivery.topic)
         try:
@@ -355,17 +353,19 @@ class RetryWorker:
             item = dispatcher.decode(due.delivery, attempt)
             if isinstance(item, Letter):
                 raise InvalidMessage(item.failure.reason)
-            async with conn._in_transaction() as savepoint:
-                letters = await dispatcher.apply(savepoint, [item], attempt)
+            async with work.conn._in_transaction() as savepoint:
+                attempted = UnitOfWork(savepoint)
+                letters = await dispatcher.apply(attempted, [item], attempt)
                 await self._failures.forget(savepoint, due.delivery)
         except Exception as exc:
             if is_transient(exc):
                 raise
             deferred.clear()
-            dead = await self._failures.record(conn, due.delivery, exc, attempt, due.first_failed_at)
+            dead = await self._failures.record(work.conn, due.delivery, exc, attempt, due.first_failed_at)
             log.warning("retry %d of %s failed: %s: %s", attempt, due.delivery.source, type(exc).__name__, exc)
             return Attempt(applied=False, letters=int(dead))
         log.info("message at %s applied on attempt %d", due.delivery.source, attempt)
+        work.wrote_outbox |= attempted.wrote_outbox
         return Attempt(applied=True, letters=letters)
 
     def _count(self, due: DueRetry, outcome: Attempt) -> None:

@@ -7,9 +7,9 @@ and lets go of the lanes. So several relay replicas share the work (``FOR UPDATE
 lane locks), yet the rows of one key are always published by one relay at a time, in the order they committed.
 A crash between the ack and the commit publishes those rows again: at-least-once, with the same ``message_id``.
 
-Wake-ups: whoever commits outbox rows calls ``announce()`` afterwards, which wakes this relay at once and the
-other instances' relays with one NOTIFY (a lane this relay found locked is another relay's to publish). A missed
-wake-up costs latency, never a message: the relay also polls every second.
+Wake-ups: the unit of work that committed outbox rows calls ``announce()`` afterwards (``messaging.unit_of_work``),
+which wakes this relay at once and the other instances' relays with one NOTIFY (a lane this relay found locked is
+another relay's to publish). A missed wake-up costs latency, never a message: the relay also polls every second.
 """
 
 from __future__ import annotations
@@ -27,18 +27,18 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from tortoise import connections, fields
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from messaging import faults, metrics, sql
+from messaging import faults, metrics
 from messaging.backoff import Backoff
 from messaging.context import in_own_context
 from messaging.counting import Count, count
 from messaging.events import Envelope
 from messaging.retention import delete_older_than
 from messaging.sql import Identifier, Sql
+from messaging.unit_of_work import UnitOfWork
 
 log = logging.getLogger("messaging.outbox")
 
@@ -71,13 +71,10 @@ def lane_of(key: str) -> int:
     return zlib.crc32(key.encode()) % LANES
 
 
-async def enqueue(
-    model: type[OutboxMessage], conn: BaseDBAsyncClient, topic: str, key: str, envelope: Envelope
-) -> None:
-    """Add the event to the outbox inside the caller's transaction; once it committed, the caller announces it
-    (``OutboxRelay.announce``). Plain SQL: this runs once per event on the hot path, and the ORM's insert costs
-    several times the statement."""
-    await sql.execute(conn, outbox_row(model, topic, key, envelope))
+async def enqueue(model: type[OutboxMessage], work: UnitOfWork, topic: str, key: str, envelope: Envelope) -> None:
+    """Add the event to the outbox in the unit of work, which wakes the relay once it committed. Plain SQL: this runs
+    once per event on the hot path, and the ORM's insert costs several times the statement."""
+    await work.execute(outbox_row(model, topic, key, envelope))
 
 
 def outbox_row(
@@ -96,7 +93,8 @@ def outbox_row(
         lane=lane_of(key),
         payload=envelope.to_json(),
     )
-    return insert if only_if is None else Sql("{insert} WHERE {condition}", insert=insert, condition=only_if)
+    statement = insert if only_if is None else Sql("{insert} WHERE {condition}", insert=insert, condition=only_if)
+    return statement.writing_outbox()
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from messaging.notifications import Callback, PgListener
 from messaging.outbox import DATABASE_ERRORS, NOTIFY_CHANNEL, OutboxMessage, OutboxRelay
 from messaging.retries import Failures, MessageRetry, RetryPolicy
 from messaging.supervisor import Supervisor
+from messaging.unit_of_work import Transactions
 
 log = logging.getLogger("messaging.runtime")
 
@@ -40,8 +41,6 @@ class Subscription:
     topic: str
     group_id: str
     handlers: Mapping[str, Handler]
-    publishes: bool = False
-    """Its handlers write events to the outbox: each committed transaction is announced to the relay."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +86,12 @@ class Messaging:
         self.dead_letter_relay = DeadLetterRelay(self.dead_letters, service)
         self.console = DeadLetterConsole(self.dead_letters, service)
         self._dispatchers = {s.topic: Dispatcher(s.handlers, self.failures) for s in subscriptions}
+        self.transactions = Transactions(self.relay.announce)
         self.retry_worker = RetryWorker(
             self._dispatchers,
             self.failures,
             service=service,
-            after_commit=self.relay.announce if any(s.publishes for s in subscriptions) else None,
+            transactions=self.transactions,
             after_dead_letter=self.dead_letter_relay.wake,
         )
         # One LISTEN connection per instance serves the relay and whatever else the service listens for.
@@ -107,11 +107,6 @@ class Messaging:
     def also_run(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         """Another of the service's background loops, started, stopped and supervised with these."""
         self._background[name] = work
-
-    def announce(self) -> None:
-        """Call after a transaction that wrote outbox rows committed: its events are published now, not at the
-        relay's next poll."""
-        self.relay.announce()
 
     async def _catch_up(self) -> None:
         self.relay.wake()
@@ -157,7 +152,7 @@ class Messaging:
                 consumer,
                 self._dispatchers[subscription.topic],
                 service=self.service,
-                after_commit=self.relay.announce if subscription.publishes else None,
+                transactions=self.transactions,
                 after_dead_letter=self.dead_letter_relay.wake,
             )
             self.consumers.append(event_consumer)

@@ -7,6 +7,10 @@ name, quoted). ``render`` numbers the values in the order they appear: ``$1``, `
 text is one parameter; values of different parts never share a number by accident. Nothing is numbered by hand,
 so a part can gain a column without its callers renumbering theirs.
 
+A statement that writes outbox rows says so (``writing_outbox``, which the outbox's own part does), and so does
+every statement it is a part of: the unit of work that runs it wakes the relay after its commit
+(``messaging.unit_of_work``).
+
 Rows come back typed: ``fetch_one(conn, statement, Row)`` builds ``Row`` (a NamedTuple or dataclass) from the
 columns, and refuses a statement whose columns are not exactly the row's fields.
 """
@@ -48,9 +52,9 @@ class _Value:
 class Sql:
     """A piece of SQL and its values; immutable, and composable into other pieces."""
 
-    __slots__ = ("_tokens",)
+    __slots__ = ("_tokens", "writes_outbox")
 
-    def __init__(self, text: str, **items: object) -> None:
+    def __init__(self, text: str, /, **items: object) -> None:
         pieces, names = _parsed(text)
         if missing := names - set(items):
             raise ValueError(f"no value for {sorted(missing)} in {text!r}")
@@ -70,6 +74,13 @@ class Sql:
             else:
                 tokens.append(values[name])
         self._tokens: tuple[str | _Value, ...] = tuple(token for token in tokens if token != "")
+        self.writes_outbox = any(isinstance(item, Sql) and item.writes_outbox for item in items.values())
+
+    def writing_outbox(self) -> Sql:
+        """This statement, marked as one that writes outbox rows."""
+        marked = Sql("{statement}", statement=self)
+        marked.writes_outbox = True
+        return marked
 
     def render(self) -> tuple[str, list[object]]:
         """The statement text with ``$n`` parameters, and their values in order."""

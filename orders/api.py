@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
-from tortoise.backends.base.client import BaseDBAsyncClient
 
 from orders import service
 from orders.domain import NewOrder, OrderQuery, order_view
@@ -12,27 +13,27 @@ from orders.models import OrdersIdempotencyKey
 from servicekit import idempotency
 from servicekit.requests import json_body
 
+log = logging.getLogger("orders.api")
 bp = Blueprint("orders")
 
 
 @bp.post("/orders")
 async def create_order(request: Request) -> HTTPResponse:
     new = NewOrder.from_json(json_body(request))
-    topic = request.app.ctx.settings.topics.payment_commands
-
-    async def action(conn: BaseDBAsyncClient) -> tuple[int, dict]:
-        order = await service.create_order(conn, user_id=request.ctx.user_id, new=new, commands_topic=topic)
-        return 201, order_view(order)
-
+    user_id = request.ctx.user_id
+    placed = service.place_order(
+        user_id=user_id, new=new, commands_topic=request.app.ctx.settings.topics.payment_commands
+    )
     outcome = await idempotency.run_once(
         OrdersIdempotencyKey,
-        user_id=request.ctx.user_id,
+        request.app.ctx.transactions,
+        user_id=user_id,
         key=idempotency.parse_key(request.headers.get(idempotency.HEADER)),
         request_fingerprint=idempotency.fingerprint("POST", "/orders", new.as_json()),
-        action=action,
-        one_statement=True,
+        action=idempotency.OneStatement(placed.statement, (201, order_view(placed.order))),
     )
-    request.app.ctx.messaging.announce()
+    if not outcome.replayed:
+        log.info("order %s created for %s (%s)", placed.order.id, user_id, new.amount)
     return idempotency.respond(outcome)
 
 

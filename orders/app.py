@@ -33,7 +33,7 @@ def create_app(
         on_reconnect=hub.resnapshot,
     )
     deadline = PaymentDeadline(
-        payment_deadline or settings.payment_deadline_seconds(), config.topics.payment_commands, messaging.announce
+        payment_deadline or settings.payment_deadline_seconds(), config.topics.payment_commands, messaging.transactions
     )
     messaging.also_run("payment-deadline", deadline.run)
     app = service_app.create(

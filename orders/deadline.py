@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
-from messaging.context import in_own_context
 from messaging.outbox import DATABASE_ERRORS
+from messaging.unit_of_work import Transactions
 from orders import metrics, service
 
 log = logging.getLogger("orders.deadline")
 
 
 class PaymentDeadline:
-    def __init__(self, deadline_seconds: float, commands_topic: str, announce: Callable[[], None]) -> None:
+    def __init__(self, deadline_seconds: float, commands_topic: str, transactions: Transactions) -> None:
         self.deadline_seconds = deadline_seconds
         self._commands_topic = commands_topic
-        self._announce = announce
+        self._transactions = transactions
         # An overdue order is asked about within a tenth of the deadline (at most 5 s) of falling due.
         self._interval = min(5.0, deadline_seconds / 10)
         self.asked = 0
@@ -30,15 +29,13 @@ class PaymentDeadline:
     async def run(self) -> None:
         while True:
             try:
-                asked = await in_own_context(
-                    service.request_expiry_of_overdue(self.deadline_seconds, self._commands_topic)
+                asked = await service.request_expiry_of_overdue(
+                    self._transactions, self.deadline_seconds, self._commands_topic
                 )
             except DATABASE_ERRORS as exc:
                 log.warning("looking for overdue orders failed: %s", exc)
             else:
                 self.asked += len(asked)
-                if asked:
-                    self._announce()
                 if len(asked) == service.EXPIRY_BATCH:
                     continue
             await asyncio.sleep(self._interval)

@@ -1,18 +1,17 @@
-"""Payment results from Kafka, applied to orders in the transaction the consumer gives them. Applying one twice
+"""Payment results from Kafka, applied to orders in the unit of work the consumer gives them. Applying one twice
 is harmless: only a PENDING order moves. A result that does not match its order is refused, never applied."""
 
 from __future__ import annotations
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from messaging.consumer import Handler, Rejected
 from messaging.events import Envelope, PaymentFailed, PaymentSucceeded
+from messaging.unit_of_work import UnitOfWork
 from orders import service
 
 
-async def on_payment_results(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
+async def on_payment_results(envelopes: list[Envelope], work: UnitOfWork) -> list[Rejected]:
     """Successes and failures alike, a whole run of them in one statement."""
-    refused = await service.apply_payment_results(conn, [_outcome(envelope) for envelope in envelopes])
+    refused = await service.apply_payment_results(work, [_outcome(envelope) for envelope in envelopes])
     return [Rejected(envelopes[index], reason) for index, reason in refused.items()]
 
 

@@ -1,4 +1,6 @@
-"""Orders use cases. Each owns its transaction; Kafka is never called inside one (the outbox is)."""
+"""Orders use cases. Placing an order is one statement, which its caller runs (``messaging.unit_of_work``); applying
+payment results takes the consumer's unit of work; asking about overdue orders owns its transaction. Kafka is never
+called inside a transaction (the outbox is)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,14 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from messaging import sql
 from messaging.after_commit import after_commit
 from messaging.counting import count, count_by
 from messaging.events import Envelope, FailureReason, PaymentExpireRequested, PaymentRequested
 from messaging.outbox import enqueue, outbox_row
+from messaging.sql import Sql
+from messaging.unit_of_work import Transactions, UnitOfWork
 from orders import metrics, queries
 from orders.domain import NewOrder, OrderQuery, OrderStatus, order_view
 from orders.models import Order, Outbox
@@ -30,10 +32,16 @@ EXPIRY_BATCH = 500
 OVERDUE_BOUND = 10_000
 
 
-async def create_order(conn: BaseDBAsyncClient, *, user_id: str, new: NewOrder, commands_topic: str) -> Order:
-    """The order (PENDING) and its payment command in one statement, so it is atomic on its own: with no
-    transaction around it, it is one round trip. Plain SQL: this runs once per order on the hot path, and the
-    ORM's insert costs several times the statement."""
+class Placement(NamedTuple):
+    order: Order
+    statement: Sql
+    """The order and its payment command, atomic on its own."""
+
+
+def place_order(*, user_id: str, new: NewOrder, commands_topic: str) -> Placement:
+    """The order (PENDING) and its payment command as one statement: run alone, it is one round trip with no BEGIN
+    and COMMIT. Plain SQL: this runs once per order on the hot path, and the ORM's insert costs several times the
+    statement."""
     now = datetime.now(UTC)
     order = Order(
         id=uuid.uuid4(),
@@ -54,9 +62,7 @@ async def create_order(conn: BaseDBAsyncClient, *, user_id: str, new: NewOrder, 
         at=now,
         then=outbox_row(Outbox, commands_topic, user_id, Envelope(command)),
     )
-    await sql.execute(conn, statement)
-    log.info("order %s created for %s (%s)", order.id, user_id, new.amount)
-    return order
+    return Placement(order, statement)
 
 
 async def get_order(*, user_id: str, order_id: str) -> Order:
@@ -93,7 +99,7 @@ class PaymentOutcome(NamedTuple):
     """None: paid."""
 
 
-async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentOutcome]) -> dict[int, str]:
+async def apply_payment_results(work: UnitOfWork, outcomes: list[PaymentOutcome]) -> dict[int, str]:
     """Settle the PENDING ones of these orders; a result for an order already settled (a redelivery) changes nothing.
     Returns the results refused, by their index in ``outcomes``, with the reason: one for an order this service does
     not have, or whose user or amount differ from the order's, is never applied (Payments decided about other money).
@@ -111,7 +117,7 @@ async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentO
         failures=[outcome.failure and str(outcome.failure) for outcome in outcomes],
         channel=STATUS_CHANNEL,
     )
-    rows = await sql.fetch_all(conn, statement, queries.Settled)
+    rows = await work.fetch_all(statement, queries.Settled)
     refused = {}
     for row in rows:
         if row.position is None:
@@ -131,7 +137,7 @@ async def apply_payment_results(conn: BaseDBAsyncClient, outcomes: list[PaymentO
 
 
 async def request_expiry_of_overdue(
-    deadline_seconds: float, commands_topic: str, limit: int = EXPIRY_BATCH
+    transactions: Transactions, deadline_seconds: float, commands_topic: str, limit: int = EXPIRY_BATCH
 ) -> list[uuid.UUID]:
     """Ask Payments to close the orders PENDING for longer than ``deadline_seconds``, and again each deadline later
     while one stays PENDING (the request may itself have been lost to a dead letter). Payments decides: it fails the
@@ -140,12 +146,16 @@ async def request_expiry_of_overdue(
     Marking an order as asked and enqueuing the request commit together, and ``SKIP LOCKED`` leaves an order that
     another instance is asking about to that instance: instances never ask twice at once (and if a crash made one
     ask again, Payments' ledger would still decide once). Returns the orders asked about."""
-    async with in_transaction() as conn:
+
+    async def ask(work: UnitOfWork) -> list[queries.Overdue]:
         statement = queries.mark_overdue_asked(deadline_seconds=deadline_seconds, limit=limit)
-        overdue = await sql.fetch_all(conn, statement, queries.Overdue)
+        overdue = await work.fetch_all(statement, queries.Overdue)
         for order in overdue:
             request = PaymentExpireRequested(order_id=order.id, user_id=order.user_id, amount=order.amount)
-            await enqueue(Outbox, conn, commands_topic, order.user_id, Envelope(request))
+            await enqueue(Outbox, work, commands_topic, order.user_id, Envelope(request))
+        return overdue
+
+    overdue = await transactions.run(ask)
     for order in overdue:
         log.warning("order %s of %s is past its payment deadline; asking Payments to close it", order.id, order.user_id)
     return [order.id for order in overdue]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
-from tortoise.backends.base.client import BaseDBAsyncClient
 
+from messaging.unit_of_work import UnitOfWork
 from payments import service
 from payments.models import PaymentsIdempotencyKey
 from servicekit import idempotency
@@ -43,12 +43,13 @@ async def deposit(request: Request) -> HTTPResponse:
     amount = parse_amount(body["amount"])
     user_id = request.ctx.user_id
 
-    async def action(conn: BaseDBAsyncClient) -> tuple[int, dict]:
-        balance = await service.deposit(conn, user_id=user_id, amount=amount)
+    async def action(work: UnitOfWork) -> idempotency.Reply:
+        balance = await service.deposit(work, user_id=user_id, amount=amount)
         return 200, {"user_id": user_id, "balance": format_amount(balance)}
 
     outcome = await idempotency.run_once(
         PaymentsIdempotencyKey,
+        request.app.ctx.transactions,
         user_id=user_id,
         key=idempotency.parse_key(request.headers.get(idempotency.HEADER)),
         request_fingerprint=idempotency.fingerprint("POST", "/accounts/deposit", {"amount": format_amount(amount)}),

@@ -23,7 +23,6 @@ def create_app(config: ServiceSettings | None = None) -> Sanic:
                 config.topics.payment_commands,
                 config.consumer_group,
                 handlers.handlers(config.topics.payment_results),
-                publishes=True,
             )
         ],
         failures=FailureTables(retries=MessageRetry, dead_letters=DeadLetter),

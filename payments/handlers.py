@@ -1,24 +1,23 @@
-"""Payment commands from Kafka, applied in the transaction the consumer gives them, one after the other."""
+"""Payment commands from Kafka, applied in the unit of work the consumer gives them, one after the other."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from messaging.consumer import Handler, Rejected
 from messaging.events import Envelope, PaymentExpireRequested, PaymentRequested
+from messaging.unit_of_work import UnitOfWork
 from payments import service
 
-Settle = Callable[[BaseDBAsyncClient, Envelope, str], Awaitable[str | None]]
+Settle = Callable[[UnitOfWork, Envelope, str], Awaitable[str | None]]
 
 
 def handlers(results_topic: str) -> dict[str, Handler]:
     def each(settle: Settle) -> Handler:
-        async def handle(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
+        async def handle(envelopes: list[Envelope], work: UnitOfWork) -> list[Rejected]:
             rejected = []
             for envelope in envelopes:
-                if (reason := await settle(conn, envelope, results_topic)) is not None:
+                if (reason := await settle(work, envelope, results_topic)) is not None:
                     rejected.append(Rejected(envelope, reason))
             return rejected
 

@@ -1,4 +1,5 @@
-"""Payments use cases: accounts, deposits, and the debit of an order, each in one transaction."""
+"""Payments use cases: accounts, deposits, and the debit of an order. Creating an account is one statement of its
+own; a deposit and each decision about an order take the unit of work they run in (``messaging.unit_of_work``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from messaging import sql
 from messaging.counting import count, count_by
 from messaging.events import (
     Envelope,
@@ -24,6 +23,7 @@ from messaging.events import (
 )
 from messaging.inbox import first_delivery, seen_again
 from messaging.outbox import enqueue, outbox_row
+from messaging.unit_of_work import UnitOfWork
 from payments import queries
 from payments.models import Account, Deposit, Inbox, Outbox, Payment
 from servicekit.problems import Conflict, NotFound
@@ -48,19 +48,21 @@ async def get_account(*, user_id: str) -> Account:
     return account
 
 
-async def deposit(conn: BaseDBAsyncClient, *, user_id: str, amount: Decimal) -> Decimal:
+async def deposit(work: UnitOfWork, *, user_id: str, amount: Decimal) -> Decimal:
     """Add to the balance in one statement (no read-modify-write, so concurrent deposits never lose one)."""
     now = datetime.now(UTC)
-    updated = await Account.filter(user_id=user_id).using_db(conn).update(balance=F("balance") + amount, updated_at=now)
+    updated = (
+        await Account.filter(user_id=user_id).using_db(work.conn).update(balance=F("balance") + amount, updated_at=now)
+    )
     if not updated:
         raise NotFound("No account for this user.")
-    await Deposit.create(user_id=user_id, amount=amount, created_at=now, using_db=conn)
-    account = await Account.get(user_id=user_id).using_db(conn)
+    await Deposit.create(user_id=user_id, amount=amount, created_at=now, using_db=work.conn)
+    account = await Account.get(user_id=user_id).using_db(work.conn)
     log.info("deposit of %s for %s", amount, user_id)
     return account.balance
 
 
-async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, results_topic: str) -> str | None:
+async def settle_payment_request(work: UnitOfWork, envelope: Envelope, results_topic: str) -> str | None:
     """Decide one payment command, exactly once per order, and publish the decision through the outbox, in the
     caller's transaction. Returns why the command was refused, if it was.
 
@@ -70,7 +72,7 @@ async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, re
     """
     command = envelope.event
     assert isinstance(command, PaymentRequested)
-    outcome = await _pay_once(conn, envelope, command, results_topic)
+    outcome = await _pay_once(work, envelope, command, results_topic)
     if not outcome.first_delivery:
         seen_again(Inbox)
         log.info("payment command %s for order %s already handled", envelope.message_id, command.order_id)
@@ -79,12 +81,12 @@ async def settle_payment_request(conn: BaseDBAsyncClient, envelope: Envelope, re
         log.info("order %s paid: %s debited from %s", command.order_id, command.amount, command.user_id)
         return None
     if outcome.claimed:
-        await _announce(conn, results_topic, await _refuse(conn, command))
+        await _announce(work, results_topic, await _refuse(work, command))
         return None
-    return await _decision_already_taken(conn, command, results_topic)
+    return await _decision_already_taken(work, command, results_topic)
 
 
-async def settle_expiry_request(conn: BaseDBAsyncClient, envelope: Envelope, results_topic: str) -> str | None:
+async def settle_expiry_request(work: UnitOfWork, envelope: Envelope, results_topic: str) -> str | None:
     """Close an order past its payment deadline: in the ledger, FAILED with PAYMENT_TIMEOUT only if the order has
     no decision yet (then no payment command can debit it any more: the ledger's key holds), and announce whichever
     decision stands, in the caller's transaction. Returns why the request was refused, if it was."""
@@ -100,7 +102,7 @@ async def settle_expiry_request(conn: BaseDBAsyncClient, envelope: Envelope, res
             Outbox, results_topic, request.user_id, Envelope(timed_out), only_if=queries.ledger_condition("claimed")
         ),
     )
-    outcome = await sql.fetch_one(conn, statement, queries.ExpireOnce)
+    outcome = await work.fetch_one(statement, queries.ExpireOnce)
     if not outcome.first_delivery:
         seen_again(Inbox)
         log.info("expiry request %s for order %s already handled", envelope.message_id, request.order_id)
@@ -108,11 +110,11 @@ async def settle_expiry_request(conn: BaseDBAsyncClient, envelope: Envelope, res
     if outcome.claimed:
         log.info("order %s failed: %s", request.order_id, FailureReason.PAYMENT_TIMEOUT)
         return None
-    return await _decision_already_taken(conn, request, results_topic)
+    return await _decision_already_taken(work, request, results_topic)
 
 
 async def _pay_once(
-    conn: BaseDBAsyncClient, envelope: Envelope, command: PaymentRequested, results_topic: str
+    work: UnitOfWork, envelope: Envelope, command: PaymentRequested, results_topic: str
 ) -> queries.PayOnce:
     """The common case in one statement (``queries.pay_once``): delivery recorded, order claimed, debit, success
     announced."""
@@ -124,24 +126,24 @@ async def _pay_once(
         amount=command.amount,
         announce=outbox_row(Outbox, results_topic, command.user_id, paid, only_if=queries.ledger_condition("debited")),
     )
-    return await sql.fetch_one(conn, statement, queries.PayOnce)
+    return await work.fetch_one(statement, queries.PayOnce)
 
 
-async def _refuse(conn: BaseDBAsyncClient, command: PaymentRequested) -> PaymentFailed:
+async def _refuse(work: UnitOfWork, command: PaymentRequested) -> PaymentFailed:
     """The order was claimed but the debit found too little money, or no account at all."""
-    has_account = await Account.filter(user_id=command.user_id).using_db(conn).exists()
+    has_account = await Account.filter(user_id=command.user_id).using_db(work.conn).exists()
     reason = FailureReason.INSUFFICIENT_FUNDS if has_account else FailureReason.ACCOUNT_NOT_FOUND
-    await Payment.filter(order_id=command.order_id).using_db(conn).update(status=FAILED, failure_reason=reason)
+    await Payment.filter(order_id=command.order_id).using_db(work.conn).update(status=FAILED, failure_reason=reason)
     log.info("order %s failed: %s", command.order_id, reason)
     return PaymentFailed(order_id=command.order_id, user_id=command.user_id, amount=command.amount, reason=reason)
 
 
 async def _decision_already_taken(
-    conn: BaseDBAsyncClient, asked: PaymentRequested | PaymentExpireRequested, results_topic: str
+    work: UnitOfWork, asked: PaymentRequested | PaymentExpireRequested, results_topic: str
 ) -> str | None:
     """Announce again the decision the ledger holds for the order, unless ``asked`` is about other money than the
     ledger's (another user or amount): that is refused, never answered with a decision about different money."""
-    payment = await Payment.get(order_id=asked.order_id).using_db(conn)
+    payment = await Payment.get(order_id=asked.order_id).using_db(work.conn)
     if (payment.user_id, payment.amount) != (asked.user_id, asked.amount):
         return (
             f"order {asked.order_id} is in the ledger as {payment.amount} for {payment.user_id}, "
@@ -154,12 +156,12 @@ async def _decision_already_taken(
     else:
         reason = FailureReason(payment.failure_reason)
         decision = PaymentFailed(payment.order_id, payment.user_id, payment.amount, reason)
-    await _announce(conn, results_topic, decision)
+    await _announce(work, results_topic, decision)
     return None
 
 
-async def _announce(conn: BaseDBAsyncClient, results_topic: str, decision: PaymentSucceeded | PaymentFailed) -> None:
-    await enqueue(Outbox, conn, results_topic, decision.user_id, Envelope(decision))
+async def _announce(work: UnitOfWork, results_topic: str, decision: PaymentSucceeded | PaymentFailed) -> None:
+    await enqueue(Outbox, work, results_topic, decision.user_id, Envelope(decision))
 
 
 async def summary() -> dict[str, Any]:

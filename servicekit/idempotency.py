@@ -15,6 +15,7 @@ deleted by the retention cleanup (``delete_expired``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -25,12 +26,11 @@ from typing import Any
 
 from sanic import response
 from tortoise import connections, fields
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
-from messaging.context import in_own_context
 from messaging.retention import delete_older_than
+from messaging.sql import Sql
+from messaging.unit_of_work import Transactions, UnitOfWork
 from servicekit.problems import BadRequest, Conflict, Unprocessable
 
 HEADER = "Idempotency-Key"
@@ -71,7 +71,22 @@ class Outcome:
     replayed: bool = False
 
 
-Action = Callable[[BaseDBAsyncClient], Awaitable[tuple[int, dict[str, Any]]]]
+Reply = tuple[int, dict[str, Any]]
+Action = Callable[[UnitOfWork], Awaitable[Reply]]
+"""Statements that must commit together, run in the unit of work given; returns the response."""
+
+
+@dataclass(frozen=True)
+class OneStatement:
+    """An action that is one statement, atomic on its own, and the response it earns. Without a key it runs alone,
+    without BEGIN and COMMIT; with one, in the transaction that stores its response."""
+
+    statement: Sql
+    reply: Reply
+
+    async def __call__(self, work: UnitOfWork) -> Reply:
+        await work.execute(self.statement)
+        return self.reply
 
 
 def respond(outcome: Outcome) -> response.HTTPResponse:
@@ -95,34 +110,32 @@ def fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
 
 async def run_once(
     model: type[IdempotencyKey],
+    transactions: Transactions,
     *,
     user_id: str,
     key: str | None,
     request_fingerprint: str,
-    action: Action,
-    one_statement: bool = False,
+    action: Action | OneStatement,
 ) -> Outcome:
-    """Run ``action`` in a transaction, at most once per (user, key).
+    """Run ``action`` in a unit of work, at most once per (user, key).
 
-    The transaction runs in a task of its own (``in_own_context``): Sanic serves every request of a keep-alive
+    The transaction runs in a task of its own (``Transactions.run``): Sanic serves every request of a keep-alive
     connection in one task, and a transaction cancelled or cut off while it was being released would otherwise
     leave Tortoise's transaction context set for all the connection's later requests (the chaos run saw one
     instance answer 503 "connection has been released back to the pool" for minutes after a database restart).
-
-    An action that runs ``one_statement`` is atomic on its own: without a key it gets a pooled connection and no
-    transaction, which saves the BEGIN and COMMIT round trips (with a key, its response is stored beside it).
     """
-    if key is None and one_statement:
-        return Outcome(*await action(connections.get("default")))
+    if key is None and isinstance(action, OneStatement):
+        await transactions.run_alone(action.statement)
+        return Outcome(*action.reply)
     if key is None:
-        return Outcome(*await in_own_context(_in_transaction(action)))
+        return Outcome(*await transactions.run(action))
     table = model._meta.db_table
     claim = uuid.uuid4()
     if replay := await _claim(table, user_id, key, request_fingerprint, claim):
         return replay
     held = Claim(table, user_id, key, claim)
     try:
-        status, body = await in_own_context(_in_transaction(action, completes=held))
+        status, body = await transactions.run(functools.partial(_completing, action, held))
     except BaseException:
         await connections.get("default").execute_query(
             f"DELETE FROM {table} WHERE user_id = $1 AND key = $2 AND claim = $3 AND completed_at IS NULL",
@@ -140,19 +153,17 @@ class Claim:
     token: uuid.UUID
 
 
-async def _in_transaction(action: Action, completes: Claim | None = None) -> tuple[int, dict]:
-    """The action, and the stored response of the claim it ``completes``, in one transaction. A claim that is no
+async def _completing(action: Action | OneStatement, completes: Claim, work: UnitOfWork) -> Reply:
+    """The action, and the stored response of the claim it ``completes``, in one unit of work. A claim that is no
     longer this request's rolls the action back."""
-    async with in_transaction() as conn:
-        status, body = await action(conn)
-        if completes:
-            stored = await conn.execute_query_dict(
-                f"UPDATE {completes.table} SET status_code = $1, response = $2, completed_at = now() "
-                "WHERE user_id = $3 AND key = $4 AND claim = $5 AND completed_at IS NULL RETURNING id",
-                [status, json.dumps(body), completes.user_id, completes.key, completes.token],
-            )
-            if not stored:
-                raise Conflict(f"This request took too long: its {HEADER} was taken over by a retry of it.")
+    status, body = await action(work)
+    stored = await work.conn.execute_query_dict(
+        f"UPDATE {completes.table} SET status_code = $1, response = $2, completed_at = now() "
+        "WHERE user_id = $3 AND key = $4 AND claim = $5 AND completed_at IS NULL RETURNING id",
+        [status, json.dumps(body), completes.user_id, completes.key, completes.token],
+    )
+    if not stored:
+        raise Conflict(f"This request took too long: its {HEADER} was taken over by a retry of it.")
     return status, body
 
 

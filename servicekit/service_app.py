@@ -41,6 +41,7 @@ def create(
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = SHUTDOWN_GRACE_SECONDS
     app.ctx.settings = config
     app.ctx.messaging = messaging
+    app.ctx.transactions = messaging.transactions
     app.ctx.journey = journey
     problems.install(app)
     requests.install(app)

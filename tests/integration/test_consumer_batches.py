@@ -17,7 +17,6 @@ from decimal import Decimal
 import asyncpg
 import pytest
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 
 from messaging.consumer import Dispatcher, EventConsumer, Handler, Rejected, RetryWorker
 from messaging.dead_letters import DeadLetter, DeadLetterRelay, DeadLetters
@@ -25,6 +24,7 @@ from messaging.events import Envelope, PaymentRequested
 from messaging.kafka import KafkaSettings, make_consumer, make_producer
 from messaging.retries import Failures, MessageRetry, RetryPolicy
 from messaging.topics import dead_letter_topic
+from messaging.unit_of_work import Transactions, UnitOfWork
 from stack import kafka
 from stack.local import LocalStack
 from tests.helpers import eventually
@@ -35,6 +35,7 @@ pytestmark = pytest.mark.usefixtures("orders_orm")
 MESSAGES = 20
 # Attempts spread over a short budget, so the tests see a message exhaust them.
 POLICY = RetryPolicy(max_attempts=3, budget_seconds=0.6)
+NO_RELAY = Transactions(relay=lambda: None)
 
 
 class ScratchRetries(MessageRetry):
@@ -103,8 +104,8 @@ async def consume_until(
     kafka_consumer = make_consumer(settings, topic, f"group-{topic}")
     await kafka_consumer.start()
     dispatcher = Dispatcher({PaymentRequested.TYPE: handler}, failures)
-    consumer = EventConsumer(kafka_consumer, dispatcher, service="scratch")
-    worker = RetryWorker({topic: dispatcher}, failures, service="scratch", poll_interval=0.05)
+    consumer = EventConsumer(kafka_consumer, dispatcher, service="scratch", transactions=NO_RELAY)
+    worker = RetryWorker({topic: dispatcher}, failures, service="scratch", transactions=NO_RELAY, poll_interval=0.05)
     tasks = [asyncio.create_task(consumer.run())]
     if with_retry_worker:
         tasks.append(asyncio.create_task(worker.run()))
@@ -119,9 +120,9 @@ async def consume_until(
 
 
 def recording(table: str) -> Handler:
-    async def record(envelopes: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
+    async def record(envelopes: list[Envelope], work: UnitOfWork) -> list[Rejected]:
         for envelope in envelopes:
-            await conn.execute_query(f"INSERT INTO {table} (message_id) VALUES ($1)", [envelope.message_id])
+            await work.conn.execute_query(f"INSERT INTO {table} (message_id) VALUES ($1)", [envelope.message_id])
         return []
 
     return record
@@ -153,9 +154,9 @@ async def test_a_partitions_batch_commits_once(infra: LocalStack, topic: str, ef
 
     record, runs = recording(effects), []
 
-    async def handler(run: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
+    async def handler(run: list[Envelope], work: UnitOfWork) -> list[Rejected]:
         runs.append(len(run))
-        return await record(run, conn)
+        return await record(run, work)
 
     consumer, _ = await consume_until(infra, topic, handler, failures, all_applied)
 
@@ -209,8 +210,8 @@ async def test_a_rejected_message_is_dead_lettered_and_the_rest_of_its_run_appli
     refused = envelopes[3].message_id
     record = recording(effects)
 
-    async def handler(run: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
-        await record([envelope for envelope in run if envelope.message_id != refused], conn)
+    async def handler(run: list[Envelope], work: UnitOfWork) -> list[Rejected]:
+        await record([envelope for envelope in run if envelope.message_id != refused], work)
         return [Rejected(envelope, "claims what is not so") for envelope in run if envelope.message_id == refused]
 
     async def rest_applied() -> bool:
@@ -233,8 +234,8 @@ async def test_a_transient_failure_is_retried_in_place_and_applied_once(
     flaky = {envelopes[10].message_id: 2}
     record = recording(effects)
 
-    async def handler(run: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
-        await record(run, conn)
+    async def handler(run: list[Envelope], work: UnitOfWork) -> list[Rejected]:
+        await record(run, work)
         for envelope in run:
             if flaky.get(envelope.message_id):
                 flaky[envelope.message_id] -= 1
@@ -260,8 +261,8 @@ async def test_a_failing_message_is_set_aside_the_ones_behind_it_go_on_and_a_ret
     failing = {bug: 3}  # the batch and the consumer's own attempt, then the first retry; the second retry applies it
     record = recording(effects)
 
-    async def handler(run: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
-        await record(run, conn)
+    async def handler(run: list[Envelope], work: UnitOfWork) -> list[Rejected]:
+        await record(run, work)
         for envelope in run:
             if failing.get(envelope.message_id):
                 failing[envelope.message_id] -= 1
@@ -276,7 +277,8 @@ async def test_a_failing_message_is_set_aside_the_ones_behind_it_go_on_and_a_ret
 
     # The messages behind it, of its own key, go on without it; then the retry worker applies it, once.
     consumer, _ = await consume_until(infra, topic, handler, failures, all_but_it_applied)
-    worker = RetryWorker({topic: Dispatcher({PaymentRequested.TYPE: handler}, failures)}, failures, service="scratch")
+    dispatcher = Dispatcher({PaymentRequested.TYPE: handler}, failures)
+    worker = RetryWorker({topic: dispatcher}, failures, service="scratch", transactions=NO_RELAY)
     retrying = asyncio.create_task(worker.run())
     try:
         await eventually(all_applied)
@@ -299,8 +301,8 @@ async def test_a_message_that_keeps_failing_is_dead_lettered_when_its_attempts_r
     bug = envelopes[0].message_id
     record = recording(effects)
 
-    async def handler(run: list[Envelope], conn: BaseDBAsyncClient) -> list[Rejected]:
-        await record(run, conn)
+    async def handler(run: list[Envelope], work: UnitOfWork) -> list[Rejected]:
+        await record(run, work)
         if any(envelope.message_id == bug for envelope in run):
             raise KeyError("always")
         return []

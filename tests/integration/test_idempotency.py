@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
-from tortoise.backends.base.client import BaseDBAsyncClient
 
+from messaging.unit_of_work import Transactions, UnitOfWork
 from orders.models import OrdersIdempotencyKey
 from servicekit import idempotency
 from servicekit.problems import Conflict, Unprocessable
@@ -19,6 +19,7 @@ from tests.helpers import eventually
 pytestmark = pytest.mark.usefixtures("orders_orm")
 
 TABLE = OrdersIdempotencyKey._meta.db_table
+NO_RELAY = Transactions(relay=lambda: None)
 
 
 @pytest.fixture
@@ -31,8 +32,8 @@ async def effects(orders_owner_db: asyncpg.Pool) -> AsyncIterator[str]:
 
 
 def writing(table: str, request: str, proceed: asyncio.Event | None = None) -> idempotency.Action:
-    async def action(conn: BaseDBAsyncClient) -> tuple[int, dict]:
-        await conn.execute_query(f"INSERT INTO {table} (request) VALUES ($1)", [request])
+    async def action(work: UnitOfWork) -> idempotency.Reply:
+        await work.conn.execute_query(f"INSERT INTO {table} (request) VALUES ($1)", [request])
         if proceed:
             await proceed.wait()
         return 201, {"request": request}
@@ -50,7 +51,7 @@ def claimed(orders_db: asyncpg.Pool, user_id: str) -> Callable[[], Awaitable[boo
 async def run(user_id: str, key: str, action: idempotency.Action, body: dict | None = None) -> idempotency.Outcome:
     fingerprint = idempotency.fingerprint("POST", "/orders", body or {"amount": "1.00"})
     return await idempotency.run_once(
-        OrdersIdempotencyKey, user_id=user_id, key=key, request_fingerprint=fingerprint, action=action
+        OrdersIdempotencyKey, NO_RELAY, user_id=user_id, key=key, request_fingerprint=fingerprint, action=action
     )
 
 
@@ -95,7 +96,7 @@ async def test_a_claim_in_flight_is_a_conflict_and_another_request_under_the_key
 
 
 async def test_a_failed_action_releases_its_key_for_a_retry(effects: str, user_id: str) -> None:
-    async def failing(conn: BaseDBAsyncClient) -> tuple[int, dict]:
+    async def failing(work: UnitOfWork) -> idempotency.Reply:
         raise RuntimeError("the action failed")
 
     with pytest.raises(RuntimeError):

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
-from tortoise import connections
 from tortoise.exceptions import BaseORMException
 
+from messaging.unit_of_work import Transactions
 from orders import service
 from orders.domain import NewOrder
 from stack.local import LocalStack
@@ -18,6 +18,7 @@ from stack.local import LocalStack
 pytestmark = pytest.mark.usefixtures("orders_orm")
 
 NEW_ORDER = NewOrder(amount=Decimal("12.50"), description="atomic")
+NO_RELAY = Transactions(relay=lambda: None)
 
 
 async def stored(orders_db: asyncpg.Pool, user_id: str) -> tuple[int, int]:
@@ -30,19 +31,18 @@ async def test_an_order_whose_payment_command_cannot_be_stored_is_not_stored(ord
     user_id = f"atomic-{uuid.uuid4().hex[:12]}"
     # Longer than the outbox's topic column: the command's insert fails after the order's succeeded.
     unstorable_topic = "t" * 250
+    placed = service.place_order(user_id=user_id, new=NEW_ORDER, commands_topic=unstorable_topic)
     with pytest.raises(BaseORMException):
-        await service.create_order(
-            connections.get("default"), user_id=user_id, new=NEW_ORDER, commands_topic=unstorable_topic
-        )
+        await NO_RELAY.run_alone(placed.statement)
     assert await stored(orders_db, user_id) == (0, 0)
 
 
 async def test_an_order_is_stored_with_its_payment_command(infra: LocalStack, orders_db: asyncpg.Pool) -> None:
     # A user without an account: if a running stack's relay publishes the command, the order just fails.
     user_id = f"atomic-{uuid.uuid4().hex[:12]}"
-    order = await service.create_order(
-        connections.get("default"), user_id=user_id, new=NEW_ORDER, commands_topic=infra.topics.payment_commands
-    )
+    placed = service.place_order(user_id=user_id, new=NEW_ORDER, commands_topic=infra.topics.payment_commands)
+    await NO_RELAY.run_alone(placed.statement)
+    order = placed.order
     assert await stored(orders_db, user_id) == (1, 1)
     payload = await orders_db.fetchval("SELECT payload FROM outbox WHERE key = $1", user_id)
     assert str(order.id) in payload

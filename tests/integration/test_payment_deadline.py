@@ -12,7 +12,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from messaging.context import in_own_context
+from messaging.unit_of_work import Transactions
 from orders import service
 from stack.kafka import create_topics
 from stack.local import LocalStack
@@ -22,6 +22,8 @@ pytestmark = pytest.mark.usefixtures("orders_orm", "deadline_topic")
 # Shorter than the session's own deadline, so that its Orders instance leaves these orders alone.
 DEADLINE = 5.0
 TOPIC = "deadline-tests"
+# The session's Orders relays publish these tests' requests, at its next poll.
+NO_RELAY = Transactions(relay=lambda: None)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ async def requests_for(orders_db: asyncpg.Pool, order_id: uuid.UUID) -> list[dic
 
 
 async def ask(deadline: float = DEADLINE) -> list[uuid.UUID]:
-    return await in_own_context(service.request_expiry_of_overdue(deadline, TOPIC))
+    return await service.request_expiry_of_overdue(NO_RELAY, deadline, TOPIC)
 
 
 async def test_an_overdue_order_is_asked_about_once_and_stays_pending(orders_db: asyncpg.Pool) -> None:

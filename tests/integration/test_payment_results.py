@@ -14,6 +14,7 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from messaging.events import FailureReason
+from messaging.unit_of_work import UnitOfWork
 from orders import service
 from orders.service import STATUS_CHANNEL, PaymentOutcome
 from tests.helpers import eventually
@@ -65,7 +66,7 @@ async def test_a_poll_of_results_settles_each_pending_order_once(orders_db: asyn
 
     async with in_transaction() as conn:
         await service.apply_payment_results(
-            conn,
+            UnitOfWork(conn),
             [
                 PaymentOutcome(paid, user_id, FIVE, None),
                 PaymentOutcome(refused, user_id, FIVE, FailureReason.ACCOUNT_NOT_FOUND),
@@ -95,7 +96,7 @@ async def test_a_result_that_does_not_match_its_order_is_refused_and_the_rest_ap
 
     async with in_transaction() as conn:
         refused = await service.apply_payment_results(
-            conn,
+            UnitOfWork(conn),
             [
                 PaymentOutcome(wrong_amount, user_id, Decimal("5.01"), None),
                 PaymentOutcome(unknown, user_id, FIVE, None),

@@ -13,12 +13,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
 from messaging.events import Envelope, PaymentRequested
 from messaging.kafka import KafkaSettings, make_producer
 from messaging.notifications import PgListener
 from messaging.outbox import NOTIFY_CHANNEL, OutboxMessage, OutboxRelay, enqueue
+from messaging.unit_of_work import Transactions
 from stack import kafka
 from stack.local import LocalStack
 from tests.helpers import eventually
@@ -68,10 +68,10 @@ async def running(*coroutines: object) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def write_event(topic: str) -> None:
-    async with in_transaction() as conn:
-        command = PaymentRequested(order_id=uuid.uuid4(), user_id="wake-user", amount=Decimal("1.00"))
-        await enqueue(ScratchOutbox, conn, topic, "wake-user", Envelope(command))
+async def write_event(transactions: Transactions, topic: str) -> None:
+    """An event written in a unit of work, which wakes the relay it was given once it committed."""
+    command = PaymentRequested(order_id=uuid.uuid4(), user_id="wake-user", amount=Decimal("1.00"))
+    await transactions.run(lambda work: enqueue(ScratchOutbox, work, topic, "wake-user", Envelope(command)))
 
 
 async def all_published() -> bool:
@@ -108,8 +108,7 @@ async def test_the_writers_own_relay_publishes_at_once(producer: AIOKafkaProduce
     relay = CountingRelay(ScratchOutbox, service="scratch", poll_interval=HOUR)
     async with running(relay.run(producer), relay.run_announcer()):
         await first_pass_done(relay)
-        await write_event(topic)
-        relay.announce()
+        await write_event(Transactions(relay.announce), topic)
         assert await eventually(all_published, timeout=10)
     assert relay.stats.published == 1
 
@@ -123,7 +122,6 @@ async def test_another_instances_relay_is_woken_by_the_announcement(
     async with running(listener.run(), other.run(producer), writer.run_announcer()):
         await listener.connected.wait()
         await first_pass_done(other)
-        await write_event(topic)
-        writer.announce()
+        await write_event(Transactions(writer.announce), topic)
         assert await eventually(all_published, timeout=10)
     assert other.stats.published == 1

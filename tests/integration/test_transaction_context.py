@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from messaging.context import in_own_context
+from messaging.unit_of_work import Transactions, UnitOfWork
 from orders.models import OrdersIdempotencyKey
 from servicekit import idempotency
 from servicekit.settings import release_connection
@@ -58,14 +58,19 @@ async def test_the_next_transaction_of_the_task_works_after_a_failed_release() -
     assert rows[0]["one"] == 1
 
 
-async def answer(conn: BaseDBAsyncClient) -> tuple[int, dict]:
-    await conn.execute_query("SELECT 1")
+async def answer(work: UnitOfWork) -> idempotency.Reply:
+    await work.conn.execute_query("SELECT 1")
     return 200, {}
 
 
 async def request() -> idempotency.Outcome:
     return await idempotency.run_once(
-        OrdersIdempotencyKey, user_id="context-user", key=None, request_fingerprint="f", action=answer
+        OrdersIdempotencyKey,
+        Transactions(relay=lambda: None),
+        user_id="context-user",
+        key=None,
+        request_fingerprint="f",
+        action=answer,
     )
 
 

@@ -8,13 +8,20 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from orders import service
-from orders.domain import NewOrder, OrderQuery, order_view
+from orders.domain import InvalidOrder, NewOrder, OrderQuery
 from orders.models import OrdersIdempotencyKey
-from servicekit import idempotency
+from orders.views import new_order_view, order_view
+from servicekit import idempotency, problems
 from servicekit.requests import json_body
 
 log = logging.getLogger("orders.api")
 bp = Blueprint("orders")
+
+
+@bp.exception(InvalidOrder)
+def refused(request: Request, exc: InvalidOrder) -> HTTPResponse:
+    """A broken rule of the order is the 422 problem the API promises, logged as one line without a stack trace."""
+    return problems.render(request, problems.Unprocessable(str(exc)))
 
 
 @bp.post("/orders")
@@ -29,7 +36,7 @@ async def create_order(request: Request) -> HTTPResponse:
         request.app.ctx.transactions,
         user_id=user_id,
         key=idempotency.parse_key(request.headers.get(idempotency.HEADER)),
-        request_fingerprint=idempotency.fingerprint("POST", "/orders", new.as_json()),
+        request_fingerprint=idempotency.fingerprint("POST", "/orders", new_order_view(new)),
         action=idempotency.OneStatement(placed.statement, (201, order_view(placed.order))),
     )
     if not outcome.replayed:

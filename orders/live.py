@@ -24,8 +24,9 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
-from orders.domain import OrderStatus, order_view
+from orders.domain import OrderStatus
 from orders.models import Order
+from orders.views import order_view
 from servicekit.problems import NotFound
 
 log = logging.getLogger("orders.live")

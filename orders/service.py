@@ -21,8 +21,9 @@ from messaging.outbox import enqueue, outbox_row
 from messaging.sql import Sql
 from messaging.unit_of_work import Transactions, UnitOfWork
 from orders import metrics, queries
-from orders.domain import NewOrder, OrderQuery, OrderStatus, order_view
+from orders.domain import NewOrder, OrderQuery, OrderStatus
 from orders.models import Order, Outbox
+from orders.views import order_view
 from servicekit.problems import NotFound
 
 log = logging.getLogger("orders.service")

@@ -36,8 +36,9 @@ from messaging.events import (
 )
 from messaging.topics import Topics
 from orders import live as orders_live
-from orders.domain import OrderStatus, order_view
+from orders.domain import OrderStatus
 from orders.models import DeadLetter, Order
+from orders.views import order_view
 from stack.local import ROOT, LocalStack
 from tests.helpers import as_user, funded_account
 

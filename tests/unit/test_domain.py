@@ -1,35 +1,54 @@
-"""The order's rules as the API applies them: what a new order may carry, how a list is paged and filtered, and the
-states an order can be in. Each refusal is the 422 problem a client gets back."""
+"""The order's rules as the domain states them: what a new order may carry, how a list is paged and filtered, and
+the states an order can be in. Each refusal is an ``InvalidOrder`` whose message is the ``detail`` of the 422 problem
+a client gets back (tests/unit/test_validation.py checks the responses). The domain is plain Python: importing it
+loads no web framework and no ORM."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sanic.request import RequestParameters
 
-from orders.domain import MAX_DESCRIPTION, NewOrder, OrderQuery, OrderStatus
-from servicekit.params import MAX_OFFSET
-from servicekit.problems import Unprocessable
+from orders.domain import MAX_DESCRIPTION, MAX_OFFSET, InvalidOrder, NewOrder, OrderQuery, OrderStatus
+from orders.views import new_order_view
+from servicekit import params
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def refused(body: dict) -> Unprocessable:
-    with pytest.raises(Unprocessable) as caught:
+def refused(body: dict) -> InvalidOrder:
+    with pytest.raises(InvalidOrder) as caught:
         NewOrder.from_json(body)
-    assert caught.value.status_code == 422
     return caught.value
 
 
-def args(query: dict[str, list[str]]) -> RequestParameters:
-    """Query parameters as Sanic hands them over: every name with the list of its values."""
-    return RequestParameters(query)
-
-
 def query_refused(query: dict[str, list[str]]) -> str:
-    with pytest.raises(Unprocessable) as caught:
-        OrderQuery.from_args(args(query))
-    assert caught.value.status_code == 422
+    """``query``: every parameter with the list of its values, as the web framework parses a query string."""
+    with pytest.raises(InvalidOrder) as caught:
+        OrderQuery.from_args(query)
     return str(caught.value)
+
+
+# The domain's dependencies
+
+
+def test_importing_the_domain_loads_neither_the_web_framework_nor_the_orm() -> None:
+    code = (
+        "import json, sys, orders.domain; print(json.dumps(sorted({name.partition('.')[0] for name in sys.modules})))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = set(json.loads(run.stdout))
+    assert "orders" in loaded
+    assert not loaded & {"sanic", "tortoise", "servicekit", "asyncpg"}
+
+
+def test_lists_page_to_the_same_bound_as_every_other_list_route() -> None:
+    assert MAX_OFFSET == params.MAX_OFFSET
 
 
 # NewOrder.from_json
@@ -92,7 +111,8 @@ def test_a_description_the_database_cannot_store_is_refused(description: str) ->
 def test_equal_amounts_make_the_same_request_however_they_were_written() -> None:
     """What an Idempotency-Key's fingerprint is taken of: 2.5, "2.50" and "2.5" are one request."""
     shapes = [
-        NewOrder.from_json({"amount": given, "description": "d"}).as_json() for given in (Decimal("2.5"), "2.50", "2.5")
+        new_order_view(NewOrder.from_json({"amount": given, "description": "d"}))
+        for given in (Decimal("2.5"), "2.50", "2.5")
     ]
     assert shapes == [{"amount": "2.50", "description": "d"}] * 3
 
@@ -101,13 +121,13 @@ def test_equal_amounts_make_the_same_request_however_they_were_written() -> None
 
 
 def test_a_list_without_parameters_is_the_first_page_of_every_status() -> None:
-    query = OrderQuery.from_args(args({}))
+    query = OrderQuery.from_args({})
     assert (query.limit, query.offset, query.status) == (50, 0, None)
 
 
 @pytest.mark.parametrize("limit", ["1", "50", "200"])
 def test_a_limit_from_1_to_200_is_taken(limit: str) -> None:
-    assert OrderQuery.from_args(args({"limit": [limit]})).limit == int(limit)
+    assert OrderQuery.from_args({"limit": [limit]}).limit == int(limit)
 
 
 @pytest.mark.parametrize("limit", ["0", "201", "-1", "+5", " 5", "5.0", "1e2", "ten", "\u0665", "\u00b2"])
@@ -117,7 +137,7 @@ def test_a_limit_outside_1_to_200_or_not_plain_digits_is_refused(limit: str) -> 
 
 @pytest.mark.parametrize("offset", ["0", "1", str(MAX_OFFSET)])
 def test_an_offset_from_0_up_to_the_largest_int4_is_taken(offset: str) -> None:
-    assert OrderQuery.from_args(args({"offset": [offset]})).offset == int(offset)
+    assert OrderQuery.from_args({"offset": [offset]}).offset == int(offset)
 
 
 @pytest.mark.parametrize("offset", ["-1", str(MAX_OFFSET + 1), "9" * 40, "1.5", "x"])
@@ -127,7 +147,7 @@ def test_an_offset_out_of_range_is_refused(offset: str) -> None:
 
 @pytest.mark.parametrize("status", list(OrderStatus))
 def test_a_list_can_be_filtered_by_each_status(status: OrderStatus) -> None:
-    assert OrderQuery.from_args(args({"status": [status.value]})).status is status
+    assert OrderQuery.from_args({"status": [status.value]}).status is status
 
 
 @pytest.mark.parametrize("status", ["paid", "Paid", "SHIPPED", " PAID"])
@@ -141,8 +161,15 @@ def test_a_parameter_given_twice_is_refused_rather_than_one_copy_picked(name: st
     assert query_refused({name: values}) == f"'{name}' may be given once."
 
 
+def test_the_query_parameters_sanic_hands_over_are_read_alike() -> None:
+    """``request.args`` is a dict of lists whose ``get`` gives only the first value: a repeat must still be seen."""
+    assert OrderQuery.from_args(RequestParameters({"limit": ["10"]})).limit == 10
+    with pytest.raises(InvalidOrder, match=r"'limit' may be given once\."):
+        OrderQuery.from_args(RequestParameters({"limit": ["1", "2"]}))
+
+
 def test_parameters_are_read_together() -> None:
-    query = OrderQuery.from_args(args({"limit": ["10"], "offset": ["20"], "status": ["FAILED"]}))
+    query = OrderQuery.from_args({"limit": ["10"], "offset": ["20"], "status": ["FAILED"]})
     assert (query.limit, query.offset, query.status) == (10, 20, OrderStatus.FAILED)
 
 

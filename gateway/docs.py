@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, file, html, json
 from swagger_ui_bundle import swagger_ui_path
 
+from gateway.settings import DocsSettings
 from servicekit import logs
 
 SPEC = Path(__file__).resolve().parents[1] / "openapi.yaml"
@@ -44,10 +44,11 @@ def create_app() -> Sanic:
 
 
 if __name__ == "__main__":
-    logs.configure()
+    settings = DocsSettings.from_env()
+    logs.configure(settings.log_level)
     create_app().run(
-        host=os.environ.get("SWAGGER_HOST", "127.0.0.1"),
-        port=int(os.environ.get("SWAGGER_PORT", 8082)),
+        host=settings.host,
+        port=settings.port,
         single_process=True,
         motd=False,
         access_log=False,

@@ -1,4 +1,4 @@
-"""Every setting of the gateway, read from the environment once, with local defaults."""
+"""Every setting of the gateway, and of its Swagger UI server, read from the environment once, with local defaults."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Settings:
     ws_send_timeout: float = 5.0
     operator_token: str = field(default="", repr=False)
     operator_name: str = "operator"
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -33,6 +34,24 @@ class Settings:
             ws_send_timeout=float(env.get("GATEWAY_WS_SEND_TIMEOUT", cls.ws_send_timeout)),
             operator_token=env.get("GOZON_OPERATOR_TOKEN", ""),
             operator_name=env.get("GOZON_OPERATOR_NAME", cls.operator_name),
+            log_level=env.get("LOG_LEVEL", cls.log_level),
+        )
+
+
+@dataclass(frozen=True)
+class DocsSettings:
+    """The Swagger UI server's (``python -m gateway.docs``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8082
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> DocsSettings:
+        return cls(
+            host=env.get("SWAGGER_HOST", cls.host),
+            port=int(env.get("SWAGGER_PORT", cls.port)),
+            log_level=env.get("LOG_LEVEL", cls.log_level),
         )
 
 

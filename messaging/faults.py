@@ -1,5 +1,7 @@
-"""Named fault points and handler faults for the fault-injection harness and the tests. Unset (always, outside
-them), a fault point is one lookup in an empty frozenset and a handler fault one lookup in an empty dict.
+"""Named fault points and handler faults for the fault-injection harness and the tests. Nothing is armed until the
+process calls ``configure`` with what its settings say (``GOZON_FAULT_POINTS``, ``GOZON_HANDLER_FAULTS``); unarmed
+(always, outside them), a fault point is one lookup in an empty frozenset and a handler fault one lookup in an empty
+dict.
 
 ``GOZON_FAULT_POINTS`` arms fault points, comma-separated:
 
@@ -59,10 +61,20 @@ def _parse_handler_faults(spec: str) -> dict[tuple[str, str], int]:
     return faults
 
 
-_POINTS = _parse_points(os.environ.get("GOZON_FAULT_POINTS", ""))
-_NAMES = frozenset(_POINTS)
+_POINTS: dict[str, Point] = {}
+_NAMES: frozenset[str] = frozenset()
 _REACHED: Counter[str] = Counter()
-_HANDLER_FAULTS = _parse_handler_faults(os.environ.get("GOZON_HANDLER_FAULTS", ""))
+_HANDLER_FAULTS: dict[tuple[str, str], int] = {}
+
+
+def configure(points: str = "", handler_faults: str = "") -> None:
+    """Arm the fault points and handler faults these specifications name (empty: none), in place of any armed
+    before. Called once as the process starts, from its settings."""
+    global _POINTS, _NAMES, _HANDLER_FAULTS
+    _POINTS = _parse_points(points)
+    _NAMES = frozenset(_POINTS)
+    _REACHED.clear()
+    _HANDLER_FAULTS = _parse_handler_faults(handler_faults)
 
 
 def point(name: str) -> None:

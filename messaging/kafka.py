@@ -6,7 +6,6 @@ and the consumer never commits an offset by itself (only after the database tran
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ class KafkaSettings:
     consumer_overrides: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def from_env(cls, client_id: str, env: Mapping[str, str] = os.environ) -> KafkaSettings:
+    def from_env(cls, client_id: str, env: Mapping[str, str]) -> KafkaSettings:
         return cls(
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             client_id=client_id,

@@ -9,7 +9,6 @@ dropped from the partition and missing from the table.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ class RetryPolicy:
     """The waits between them add up to this."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> RetryPolicy:
+    def from_env(cls, env: Mapping[str, str]) -> RetryPolicy:
         return cls(
             max_attempts=max(1, int(env.get("CONSUMER_MAX_ATTEMPTS", cls.max_attempts))),
             budget_seconds=float(env.get("CONSUMER_RETRY_BUDGET_SECONDS", cls.budget_seconds)),

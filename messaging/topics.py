@@ -1,8 +1,8 @@
-"""Topic names, read from the environment once; every topic has a ``<name>.dlq`` dead-letter twin."""
+"""Topic names, read once from the environment a settings module hands over; every topic has a ``<name>.dlq``
+dead-letter twin."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,7 +16,7 @@ class Topics:
     partitions: int = 3
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Topics:
+    def from_env(cls, env: Mapping[str, str]) -> Topics:
         return cls(
             payment_commands=env.get("PAYMENT_COMMANDS_TOPIC", cls.payment_commands),
             payment_results=env.get("PAYMENT_RESULTS_TOPIC", cls.payment_results),

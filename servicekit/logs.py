@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from servicekit.requests import current_request_id
 
@@ -16,13 +15,14 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure() -> None:
-    """Use with ``Sanic(..., configure_logging=False)`` so Sanic's loggers propagate here."""
+def configure(level: str = "INFO") -> None:
+    """Use with ``Sanic(..., configure_logging=False)`` so Sanic's loggers propagate here. ``level`` is the
+    process's ``LOG_LEVEL`` setting (a level name, any case)."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level.upper())
     for noisy in ("aiokafka", "tortoise", "asyncio", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -10,6 +10,7 @@ import logging
 from sanic import Blueprint, Sanic
 from tortoise import Tortoise, connections
 
+from messaging import faults
 from messaging.outbox import DATABASE_ERRORS
 from messaging.runtime import Messaging
 from servicekit import health, metrics, operations, problems, requests
@@ -55,6 +56,7 @@ def create(
     @app.before_server_start
     async def open_database_and_messaging(app: Sanic) -> None:
         await Tortoise.init(config=config.tortoise_config(models), _enable_global_fallback=True)
+        faults.configure(config.fault_points, config.handler_faults)
         messaging.start()
 
     @app.before_server_stop

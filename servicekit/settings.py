@@ -1,7 +1,9 @@
 """Settings of a Gozon database-backed service (orders, payments), read from the environment once.
 
 Each variable is prefixed with the service's name (``ORDERS_PORT``, ``PAYMENTS_DATABASE_URL``); Kafka and topic
-settings are shared (``KAFKA_BOOTSTRAP_SERVERS``, ``PAYMENT_COMMANDS_TOPIC``...). Defaults suit ``make run``.
+settings are shared (``KAFKA_BOOTSTRAP_SERVERS``, ``PAYMENT_COMMANDS_TOPIC``...), and so are ``LOG_LEVEL`` and the
+fault-injection specifications (``GOZON_FAULT_POINTS``, ``GOZON_HANDLER_FAULTS``: see messaging.faults). Defaults suit
+``make run``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class ServiceSettings:
     kafka: KafkaSettings
     topics: Topics
     retry_policy: RetryPolicy
+    log_level: str = "INFO"
+    fault_points: str = ""
+    handler_faults: str = ""
 
     @classmethod
     def from_env(cls, name: str, default_port: int, env: Mapping[str, str] = os.environ) -> ServiceSettings:
@@ -57,6 +62,9 @@ class ServiceSettings:
             kafka=KafkaSettings.from_env(name, env),
             topics=Topics.from_env(env),
             retry_policy=RetryPolicy.from_env(env),
+            log_level=env.get("LOG_LEVEL", cls.log_level),
+            fault_points=env.get("GOZON_FAULT_POINTS", cls.fault_points),
+            handler_faults=env.get("GOZON_HANDLER_FAULTS", cls.handler_faults),
         )
 
     def tortoise_config(self, models: str) -> dict[str, object]:

@@ -115,7 +115,7 @@ class LocalStack:
     log_dir: Path | None = None
     admin_password: str = "gozon-local-admin"
     extra_env: dict[str, str] = field(default_factory=dict)
-    topics: Topics = field(default_factory=Topics.from_env)
+    topics: Topics = field(default_factory=lambda: Topics.from_env(os.environ))
 
     def __post_init__(self) -> None:
         self.postgres = PostgresCluster(self.data_dir / "postgres", self.ports.postgres, self.admin_password)

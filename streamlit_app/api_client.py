@@ -6,7 +6,6 @@ show it as is; a gateway that does not answer at all is a ``GatewayUnavailable``
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,7 +14,8 @@ from typing import Any
 import requests
 import streamlit as st
 
-DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
+from streamlit_app.settings import Settings
+
 TIMEOUT_SECONDS = 10.0
 STATUSES = ("PENDING", "PAID", "FAILED")
 
@@ -310,13 +310,13 @@ class GatewayClient:
 
 def configured_operator_token() -> str | None:
     """The operator token ``make run`` hands the UI (``GOZON_OPERATOR_TOKEN``), if any."""
-    return os.environ.get("GOZON_OPERATOR_TOKEN") or None
+    return Settings.from_env().operator_token
 
 
 @st.cache_resource
 def client() -> GatewayClient:
     """One client (one connection pool) for every session, pointed at ``GATEWAY_URL``."""
-    return GatewayClient(os.environ.get("GATEWAY_URL", DEFAULT_GATEWAY_URL))
+    return GatewayClient(Settings.from_env().gateway_url)
 
 
 def _balance(body: dict[str, Any]) -> Balance:

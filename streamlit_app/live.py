@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import threading
 import time
@@ -23,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
 from streamlit_app.api_client import Order, client
+from streamlit_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ _FAILURES = (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClos
 
 def socket_url() -> str:
     """``GATEWAY_WS_URL`` if set, else the gateway's REST base URL with ws:// (wss:// for https://)."""
-    base = os.environ.get("GATEWAY_WS_URL") or "ws" + client().base_url.removeprefix("http")
+    base = Settings.from_env().gateway_ws_url or "ws" + client().base_url.removeprefix("http")
     return base.rstrip("/") + SOCKET_PATH
 
 

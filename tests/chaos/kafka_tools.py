@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from messaging.topics import Topics
 
 READ_BATCH = 5_000
-PARTITIONS = Topics.from_env().partitions
+PARTITIONS = Topics.from_env(os.environ).partitions
 """How many partitions every topic of the stack has, dead-letter twins included (LocalStack creates them so)."""
 
 

@@ -36,7 +36,7 @@ LOOPBACK_BIND = "${GOZON_BIND_ADDRESS:-127.0.0.1}"
 # A published port: "<bind address>:<host port>:<container port>", both addresses from variables.
 PORT_MAPPING = re.compile(r"^(?P<bind>\$\{[A-Z_]+:-[^}]+\}):\$\{(?P<variable>[A-Z_]+):-(?P<host>\d+)\}:(?P<port>\d+)$")
 CODE_PACKAGES = ("gateway", "orders", "payments", "messaging", "servicekit", "stack", "streamlit_app")
-SETTINGS_MODULES = ("gateway.settings", "orders.settings", "payments.settings")
+SETTINGS_MODULES = ("gateway.settings", "orders.settings", "payments.settings", "streamlit_app.settings")
 
 
 class RecordingEnv(dict[str, str]):

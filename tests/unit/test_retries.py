@@ -1,9 +1,12 @@
 """The retry schedule and the fault specifications the harness arms."""
 
+from collections.abc import Iterator
+
 import pytest
 
 from messaging import faults
 from messaging.retries import RetryPolicy
+from servicekit.settings import ServiceSettings
 
 
 def test_the_waits_double_and_add_up_to_the_budget() -> None:
@@ -45,3 +48,28 @@ def test_a_handler_fault_fails_its_first_attempts_for_the_users_it_names(monkeyp
     faults.before_handling("payment.requested", "broken-7", 3)
     faults.before_handling("payment.requested", "healthy", 1)
     faults.before_handling("payment.succeeded", "broken-7", 1)
+
+
+@pytest.fixture
+def disarmed_afterwards() -> Iterator[None]:
+    yield
+    faults.configure()
+
+
+@pytest.mark.usefixtures("disarmed_afterwards")
+def test_a_service_arms_the_faults_its_settings_name_and_nothing_else() -> None:
+    config = ServiceSettings.from_env(
+        "orders", 8001, {"GOZON_FAULT_POINTS": "loop=raise:1", "GOZON_HANDLER_FAULTS": "payment.requested:alice=1"}
+    )
+    faults.point("loop")
+
+    faults.configure(config.fault_points, config.handler_faults)
+
+    with pytest.raises(faults.InjectedFault):
+        faults.point("loop")
+    faults.point("loop")
+    with pytest.raises(faults.InjectedFault):
+        faults.before_handling("payment.requested", "alice", 1)
+    faults.configure()
+    faults.before_handling("payment.requested", "alice", 1)
+    assert ServiceSettings.from_env("orders", 8001, {}).fault_points == ""

@@ -11,8 +11,9 @@ from orders import service
 from orders.domain import InvalidOrder, NewOrder, OrderQuery
 from orders.models import OrdersIdempotencyKey
 from orders.views import new_order_view, order_view
-from servicekit import idempotency, problems
+from servicekit import problems
 from servicekit.requests import json_body
+from servicekit.service import idempotency
 
 log = logging.getLogger("orders.api")
 bp = Blueprint("orders")

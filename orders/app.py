@@ -9,8 +9,9 @@ from orders import api, handlers, journey, live, service, settings
 from orders.deadline import PaymentDeadline
 from orders.live import LiveHub, LiveLimits
 from orders.models import DeadLetter, MessageRetry, OrdersIdempotencyKey, Outbox
-from servicekit import idempotency, service_app
-from servicekit.settings import ServiceSettings
+from servicekit.service import app as service_app
+from servicekit.service import idempotency
+from servicekit.service.settings import ServiceSettings
 
 
 def create_app(

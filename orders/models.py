@@ -8,7 +8,7 @@ from tortoise.models import Model
 from messaging import console, dead_letters, retries
 from messaging.outbox import OutboxMessage
 from orders.domain import OrderStatus
-from servicekit.idempotency import IdempotencyKey
+from servicekit.service.idempotency import IdempotencyKey
 
 
 class Order(Model):

@@ -1,4 +1,5 @@
-"""The Orders service's settings: ``ORDERS_*`` variables plus the shared Kafka ones (see servicekit.settings)."""
+"""The Orders service's settings: ``ORDERS_*`` variables plus the shared Kafka ones
+(see ``servicekit.service.settings``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from collections.abc import Mapping
 
 from orders.live import LiveLimits
-from servicekit.settings import ServiceSettings
+from servicekit.service.settings import ServiceSettings
 
 DEFAULT_PORT = 8001
 

@@ -8,10 +8,10 @@ from sanic.response import HTTPResponse, json
 from messaging.unit_of_work import UnitOfWork
 from payments import service
 from payments.models import PaymentsIdempotencyKey
-from servicekit import idempotency
 from servicekit.money import format_amount, parse_amount
 from servicekit.problems import Unprocessable
 from servicekit.requests import json_body
+from servicekit.service import idempotency
 
 bp = Blueprint("accounts")
 

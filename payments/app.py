@@ -7,8 +7,9 @@ from sanic import Sanic
 from messaging.runtime import FailureTables, Messaging, Subscription
 from payments import api, handlers, journey, service, settings
 from payments.models import DeadLetter, Inbox, MessageRetry, Outbox, PaymentsIdempotencyKey
-from servicekit import idempotency, service_app
-from servicekit.settings import ServiceSettings
+from servicekit.service import app as service_app
+from servicekit.service import idempotency
+from servicekit.service.settings import ServiceSettings
 
 
 def create_app(config: ServiceSettings | None = None) -> Sanic:

@@ -8,7 +8,7 @@ from tortoise.models import Model
 from messaging import console, dead_letters, retries
 from messaging.inbox import InboxMessage
 from messaging.outbox import OutboxMessage
-from servicekit.idempotency import IdempotencyKey
+from servicekit.service.idempotency import IdempotencyKey
 
 
 class Account(Model):

@@ -1,11 +1,12 @@
-"""The Payments service's settings: ``PAYMENTS_*`` variables plus the shared Kafka ones (see servicekit.settings)."""
+"""The Payments service's settings: ``PAYMENTS_*`` variables plus the shared Kafka ones
+(see ``servicekit.service.settings``)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 
-from servicekit.settings import ServiceSettings
+from servicekit.service.settings import ServiceSettings
 
 DEFAULT_PORT = 8002
 

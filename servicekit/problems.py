@@ -6,7 +6,6 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
@@ -14,13 +13,7 @@ from sanic.response import HTTPResponse, json
 log = logging.getLogger("gozon.errors")
 
 PROBLEM_JSON = "application/problem+json"
-UNREACHABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
+Unreachable = tuple[type[BaseException], ...]
 
 
 class Problem(SanicException):
@@ -67,7 +60,7 @@ def problem(status: int, detail: str, **extra: Any) -> HTTPResponse:
 def render(request: Request, exc: Exception) -> HTTPResponse:
     """The one place errors become responses: expected ones are one log line, unexpected ones a stack trace."""
     if not isinstance(exc, SanicException):
-        if database_unreachable(exc):
+        if database_unreachable(exc, request.app.ctx.unreachable):
             log.warning("%s %s: database unreachable: %s", request.method, request.path, exc)
             response = problem(503, "The service's database is unreachable; retry shortly.", instance=request.path)
             response.headers["Retry-After"] = "1"
@@ -84,14 +77,17 @@ def render(request: Request, exc: Exception) -> HTTPResponse:
     return response
 
 
-def database_unreachable(exc: BaseException | None) -> bool:
+def database_unreachable(exc: BaseException | None, unreachable: Unreachable) -> bool:
     """A restart or lost connection, possibly wrapped by the ORM: a 503 to retry, not a bug worth a stack trace."""
     while exc is not None:
-        if isinstance(exc, UNREACHABLE):
+        if isinstance(exc, unreachable):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
 
 
-def install(app: Sanic) -> None:
+def install(app: Sanic, *, unreachable: Unreachable = (OSError,)) -> None:
+    """Errors of ``app`` become problem+json; those of the ``unreachable`` kinds (which a database-backed service
+    extends with its driver's: ``servicekit.service.app``), raised or wrapped, a 503 to retry."""
+    app.ctx.unreachable = unreachable
     app.error_handler.add(Exception, render)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from messaging.topics import Topics
-from servicekit.settings import ServiceSettings
+from servicekit.service.settings import ServiceSettings
 from stack import kafka, migrate
 from stack.postgres import PostgresCluster, ServiceDatabase
 

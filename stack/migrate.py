@@ -23,12 +23,12 @@ log = logging.getLogger("stack.migrate")
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {
-    "orders": ["messaging/sql/outbox", "messaging/sql/failures", "servicekit/sql", "orders/migrations"],
+    "orders": ["messaging/sql/outbox", "messaging/sql/failures", "servicekit/service/sql", "orders/migrations"],
     "payments": [
         "messaging/sql/outbox",
         "messaging/sql/inbox",
         "messaging/sql/failures",
-        "servicekit/sql",
+        "servicekit/service/sql",
         "payments/migrations",
     ],
 }

@@ -113,8 +113,8 @@ PROCESS_MODULES = {
 FOREIGN_PACKAGES = {
     "orders": {"streamlit", "aiohttp", "swagger_ui_bundle", "playwright", "httpx"},
     "payments": {"streamlit", "aiohttp", "swagger_ui_bundle", "playwright", "httpx"},
-    "gateway": {"streamlit", "tortoise", "aiokafka", "playwright", "httpx"},
-    "streamlit": {"tortoise", "aiokafka", "sanic", "aiohttp", "playwright", "httpx"},
+    "gateway": {"streamlit", "tortoise", "asyncpg", "aiokafka", "playwright", "httpx"},
+    "streamlit": {"tortoise", "asyncpg", "aiokafka", "sanic", "aiohttp", "playwright", "httpx"},
 }
 EXTRA_OF_STAGE = {"orders": "service", "payments": "service", "gateway": "gateway", "streamlit": "ui"}
 

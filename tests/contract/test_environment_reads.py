@@ -17,7 +17,7 @@ SETTINGS_MODULES = frozenset(
         "gateway/settings.py",
         "orders/settings.py",
         "payments/settings.py",
-        "servicekit/settings.py",
+        "servicekit/service/settings.py",
         "streamlit_app/settings.py",
     }
 )

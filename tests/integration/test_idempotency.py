@@ -12,8 +12,8 @@ import pytest
 
 from messaging.unit_of_work import Transactions, UnitOfWork
 from orders.models import OrdersIdempotencyKey
-from servicekit import idempotency
 from servicekit.problems import Conflict, Unprocessable
+from servicekit.service import idempotency
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.usefixtures("orders_orm")

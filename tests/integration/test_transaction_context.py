@@ -15,8 +15,8 @@ from tortoise.transactions import in_transaction
 from messaging.context import in_own_context
 from messaging.unit_of_work import Transactions, UnitOfWork
 from orders.models import OrdersIdempotencyKey
-from servicekit import idempotency
-from servicekit.settings import release_connection
+from servicekit.service import idempotency
+from servicekit.service.settings import release_connection
 
 pytestmark = pytest.mark.usefixtures("orders_orm")
 

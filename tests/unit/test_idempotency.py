@@ -13,9 +13,9 @@ from orders import settings as orders_settings
 from orders.domain import NewOrder
 from orders.views import new_order_view
 from payments import settings as payments_settings
-from servicekit import idempotency
-from servicekit.idempotency import Outcome, fingerprint, parse_key, respond
 from servicekit.problems import BadRequest
+from servicekit.service import idempotency
+from servicekit.service.idempotency import Outcome, fingerprint, parse_key, respond
 
 # parse_key
 

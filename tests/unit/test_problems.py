@@ -6,11 +6,12 @@ from sanic_testing.testing import SanicASGITestClient
 from tortoise.exceptions import OperationalError
 
 from servicekit import problems
+from servicekit.service.app import DATABASE_UNREACHABLE
 
 
 def app_raising(exc: Exception) -> SanicASGITestClient:
     app = Sanic(f"raises-{type(exc).__name__}")
-    problems.install(app)
+    problems.install(app, unreachable=DATABASE_UNREACHABLE)
 
     @app.get("/")
     async def fail(_request: object) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from messaging import faults
 from messaging.retries import RetryPolicy
-from servicekit.settings import ServiceSettings
+from servicekit.service.settings import ServiceSettings
 
 
 def test_the_waits_double_and_add_up_to_the_budget() -> None:

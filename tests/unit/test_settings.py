@@ -1,7 +1,7 @@
 """What each process reads from its environment beyond where it listens: the log level, and the UI's gateway."""
 
 from gateway.settings import DocsSettings, Settings
-from servicekit.settings import ServiceSettings
+from servicekit.service.settings import ServiceSettings
 from streamlit_app.settings import DEFAULT_GATEWAY_URL
 from streamlit_app.settings import Settings as UiSettings
 

@@ -21,7 +21,7 @@ from orders import settings as orders_settings
 from orders.app import create_app as create_orders
 from payments import settings as payments_settings
 from payments.app import create_app as create_payments
-from servicekit import service_app
+from servicekit.service import app as service_app
 
 if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
     from sanic_testing.testing import TestingResponse
@@ -32,7 +32,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 class ClosedOrm:
-    """Stands in for Tortoise and its connections in ``servicekit.service_app``: nothing is opened or closed."""
+    """Stands in for Tortoise and its connections in ``servicekit.service.app``: nothing is opened or closed."""
 
     @staticmethod
     async def init(**_config: object) -> None:

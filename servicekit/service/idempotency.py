@@ -40,7 +40,7 @@ STALE_CLAIM_SECONDS = 60
 
 
 class IdempotencyKey(Model):
-    """Each service subclasses this (table ``idempotency_keys``, created by servicekit/sql)."""
+    """Each service subclasses this (table ``idempotency_keys``, created by servicekit/service/sql)."""
 
     class FixedCharField(fields.CharField):
         """``char(n)``, not ``varchar(n)``: a column whose every value has the same length."""

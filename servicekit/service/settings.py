@@ -88,8 +88,8 @@ class ServiceSettings:
 
     def server_settings(self) -> dict[str, str]:
         """No statement, and no transaction left idle, outlives the timeout: a request can never run longer than an
-        Idempotency-Key claim stays fresh (servicekit.idempotency.STALE_CLAIM_SECONDS), so a claim is taken over only
-        from a request that is gone."""
+        Idempotency-Key claim stays fresh (``servicekit.service.idempotency.STALE_CLAIM_SECONDS``), so a claim is
+        taken over only from a request that is gone."""
         milliseconds = str(int(self.statement_timeout_seconds * 1000))
         return {"statement_timeout": milliseconds, "idle_in_transaction_session_timeout": milliseconds}
 

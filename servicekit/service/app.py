@@ -7,17 +7,28 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import asyncpg
 from sanic import Blueprint, Sanic
 from tortoise import Tortoise, connections
 
 from messaging import faults
 from messaging.outbox import DATABASE_ERRORS
 from messaging.runtime import Messaging
-from servicekit import health, metrics, operations, problems, requests
+from servicekit import metrics, problems, requests
 from servicekit.limits import MAX_BODY_BYTES, SHUTDOWN_GRACE_SECONDS
-from servicekit.settings import ServiceSettings
+from servicekit.service import health, operations
+from servicekit.service.settings import ServiceSettings
 
-log = logging.getLogger("servicekit.app")
+log = logging.getLogger("servicekit.service")
+
+# A database restart or a lost connection, as the driver raises it, possibly wrapped by the ORM: a 503 to retry.
+DATABASE_UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 DATABASE_CLOSE_SECONDS = 2.0
 GAUGES_SECONDS = 2.0
@@ -44,7 +55,7 @@ def create(
     app.ctx.messaging = messaging
     app.ctx.transactions = messaging.transactions
     app.ctx.journey = journey
-    problems.install(app)
+    problems.install(app, unreachable=DATABASE_UNREACHABLE)
     requests.install(app)
     metrics.install(app, config.name)
     for bp in blueprints:

@@ -193,7 +193,7 @@ class EventConsumer:
     async def _handled_together(self, items: list[Decoded]) -> bool:
         """All of them in one transaction, or (after a rollback) none of them."""
         try:
-            await in_own_context(self._apply(items))
+            await self._apply(items)
         # One poison message or a database hiccup: the one-by-one path tells them apart.
         except Exception as exc:
             if len(items) > 1:
@@ -206,7 +206,7 @@ class EventConsumer:
         backoff = Backoff()
         while True:
             try:
-                await in_own_context(self._apply([item]))
+                await self._apply([item])
             except Exception as exc:
                 if not is_transient(exc) and isinstance(item, Message) and await self._set_aside(item, exc, backoff):
                     return
@@ -224,7 +224,9 @@ class EventConsumer:
         failed too (the database went away meanwhile), so that the caller tries the message again."""
         envelope = message.envelope
         try:
-            dead = await in_own_context(self._record_failure(message, exc))
+            dead = await self._transactions.run(
+                lambda work: self._dispatcher.failures.record(work.conn, message.delivery, exc, attempt=1)
+            )
         except Exception as record_exc:
             log.warning("setting %s aside failed: %s", message.delivery.source, record_exc)
             return False
@@ -250,16 +252,8 @@ class EventConsumer:
         backoff.reset()
         return True
 
-    async def _record_failure(self, message: Message, exc: Exception) -> bool:
-        async with in_transaction() as conn:
-            return await self._dispatcher.failures.record(conn, message.delivery, exc, attempt=1)
-
     async def _apply(self, items: list[Decoded]) -> None:
-        with after_commit.collected() as deferred:
-            async with in_transaction() as conn:
-                work = UnitOfWork(conn)
-                letters = await self._dispatcher.apply(work, items)
-        self._transactions.committed(work, deferred)
+        letters = await self._transactions.run(lambda work: self._dispatcher.apply(work, items))
         if letters:
             self.stats.dead_lettered += letters
             metrics.DEAD_LETTERS.labels(self._service, items[0].delivery.topic).inc(letters)

@@ -7,8 +7,9 @@ from sanic import Sanic
 from messaging.runtime import FailureTables, Messaging, Subscription
 from orders import api, handlers, journey, live, service, settings
 from orders.deadline import PaymentDeadline
-from orders.live import LiveHub, LiveLimits
+from orders.live import LiveHub
 from orders.models import DeadLetter, MessageRetry, OrdersIdempotencyKey, Outbox
+from orders.settings import LiveLimits
 from servicekit.service import app as service_app
 from servicekit.service import idempotency
 from servicekit.service.settings import ServiceSettings

@@ -26,6 +26,7 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from orders.domain import OrderStatus
 from orders.models import Order
+from orders.settings import LiveLimits
 from orders.views import order_view
 from servicekit.problems import NotFound
 
@@ -34,13 +35,6 @@ log = logging.getLogger("orders.live")
 GOING_AWAY, POLICY_VIOLATION, TRY_AGAIN_LATER = 1001, 1008, 1013
 
 bp = Blueprint("live")
-
-
-@dataclass(frozen=True)
-class LiveLimits:
-    queue_size: int = 64
-    sockets_per_user: int = 5
-    sockets_per_instance: int = 2000
 
 
 @dataclass(eq=False)

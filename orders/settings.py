@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from orders.live import LiveLimits
 from servicekit.service.settings import ServiceSettings
 
 DEFAULT_PORT = 8001
@@ -14,6 +14,15 @@ DEFAULT_PORT = 8001
 
 def from_env(env: Mapping[str, str] = os.environ) -> ServiceSettings:
     return ServiceSettings.from_env("orders", DEFAULT_PORT, env)
+
+
+@dataclass(frozen=True)
+class LiveLimits:
+    """Limits of the live-status WebSocket (``orders.live``)."""
+
+    queue_size: int = 64
+    sockets_per_user: int = 5
+    sockets_per_instance: int = 2000
 
 
 def live_limits(env: Mapping[str, str] = os.environ) -> LiveLimits:

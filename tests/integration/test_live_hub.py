@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from orders.domain import OrderStatus
-from orders.live import LiveHub, LiveLimits
+from orders.live import LiveHub
 from orders.models import Order
+from orders.settings import LiveLimits
 from tests.helpers import eventually
 
 

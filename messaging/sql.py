@@ -40,63 +40,52 @@ class Identifier:
         return '"' + self.name.replace('"', '""') + '"'
 
 
-class _Value:
-    """One parameter: a placeholder's value, numbered when the statement is rendered."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-
 class Sql:
-    """A piece of SQL and its values; immutable, and composable into other pieces."""
+    """A piece of SQL and its values; immutable, and composable into other pieces. It keeps the text's parsed pieces
+    and its items as given: the work of numbering is done once, when the whole statement is rendered."""
 
-    __slots__ = ("_tokens", "writes_outbox")
+    __slots__ = ("_items", "_pieces", "writes_outbox")
 
     def __init__(self, text: str, /, **items: object) -> None:
         pieces, names = _parsed(text)
-        if missing := names - set(items):
-            raise ValueError(f"no value for {sorted(missing)} in {text!r}")
-        if unused := set(items) - names:
-            raise ValueError(f"{sorted(unused)} not used in {text!r}")
-        values = {name: _Value(item) for name, item in items.items() if not isinstance(item, Sql | Identifier)}
-        tokens: list[str | _Value] = []
-        for literal, name in pieces:
-            tokens.append(literal)
-            if name is None:
-                continue
-            item = items[name]
-            if isinstance(item, Sql):
-                tokens.extend(item._tokens)
-            elif isinstance(item, Identifier):
-                tokens.append(item.quoted())
-            else:
-                tokens.append(values[name])
-        self._tokens: tuple[str | _Value, ...] = tuple(token for token in tokens if token != "")
+        if names != items.keys():
+            if missing := names - items.keys():
+                raise ValueError(f"no value for {sorted(missing)} in {text!r}")
+            raise ValueError(f"{sorted(items.keys() - names)} not used in {text!r}")
+        self._pieces = pieces
+        self._items = items
         self.writes_outbox = any(isinstance(item, Sql) and item.writes_outbox for item in items.values())
 
     def writing_outbox(self) -> Sql:
         """This statement, marked as one that writes outbox rows."""
-        marked = Sql("{statement}", statement=self)
-        marked.writes_outbox = True
+        marked = Sql.__new__(Sql)
+        marked._pieces, marked._items, marked.writes_outbox = self._pieces, self._items, True
         return marked
 
     def render(self) -> tuple[str, list[object]]:
         """The statement text with ``$n`` parameters, and their values in order."""
-        numbers: dict[int, int] = {}
-        arguments: list[object] = []
         text: list[str] = []
-        for token in self._tokens:
-            if isinstance(token, str):
-                text.append(token)
-                continue
-            number = numbers.get(id(token))
-            if number is None:
-                arguments.append(token.value)
-                number = numbers[id(token)] = len(arguments)
-            text.append(f"${number}")
+        arguments: list[object] = []
+        self._render_into(text, arguments, {})
         return "".join(text), arguments
+
+    def _render_into(self, text: list[str], arguments: list[object], numbers: dict[tuple[int, str], int]) -> None:
+        """Append this piece to ``text``; a value gets the next number the first time (this piece, its name) is met."""
+        for literal, name in self._pieces:
+            text.append(literal)
+            if name is None:
+                continue
+            item = self._items[name]
+            if isinstance(item, Sql):
+                item._render_into(text, arguments, numbers)
+            elif isinstance(item, Identifier):
+                text.append(item.quoted())
+            else:
+                number = numbers.get((id(self), name))
+                if number is None:
+                    arguments.append(item)
+                    number = numbers[id(self), name] = len(arguments)
+                text.append(f"${number}")
 
     def __repr__(self) -> str:
         text, arguments = self.render()

@@ -51,9 +51,15 @@ def request_id_from(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
+# No request body of Gozon's nests more than a few levels.
+MAX_NESTING = 32
+NESTED_TOO_DEEPLY = "The request body is nested too deeply."
+
+
 def json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, numbers kept exact as ``Decimal``; malformed JSON is a 400, and so is JSON
-    that cannot be held: a number whose exponent no Decimal can take, or nesting deeper than the parser's stack."""
+    that cannot be held: a number whose exponent no Decimal can take, or nesting deeper than ``MAX_NESTING`` (the
+    parser's own limit differs between Python versions, so the bound is ours)."""
     try:
         body = json.loads(request.body or b"", parse_float=Decimal)
     except (ValueError, UnicodeDecodeError):
@@ -61,10 +67,29 @@ def json_body(request: Request) -> dict[str, Any]:
     except InvalidOperation:
         raise BadRequest("The request body holds a number too large or too small to represent.") from None
     except RecursionError:
-        raise BadRequest("The request body is nested too deeply.") from None
+        raise BadRequest(NESTED_TOO_DEEPLY) from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
+    if nested_deeper_than(body, MAX_NESTING):
+        raise BadRequest(NESTED_TOO_DEEPLY)
     return body
+
+
+def nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether ``value`` holds arrays or objects more than ``limit`` levels deep (without recursing)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def install(

@@ -21,6 +21,7 @@ from orders import settings as orders_settings
 from orders.app import create_app as create_orders
 from payments import settings as payments_settings
 from payments.app import create_app as create_payments
+from servicekit import requests
 from servicekit.service import app as service_app
 
 if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
@@ -183,3 +184,12 @@ async def test_malformed_idempotency_key_is_400(orders: SanicASGITestClient) -> 
     """The key is judged with the order, before anything is claimed or written."""
     _, response = await orders.post("/orders", json={"amount": "1.00"}, headers=USER | {"Idempotency-Key": "has space"})
     assert_problem(response, 400)
+
+
+@pytest.mark.parametrize(("depth", "deeper"), [(32, False), (33, True)])
+def test_a_body_may_nest_as_deep_as_the_bound_and_no_deeper(depth: int, deeper: bool) -> None:
+    """The same on every Python: 3.13's parser takes nesting that 3.11's cannot, so the bound is the service's."""
+    value: object = 1
+    for _ in range(depth - 1):
+        value = [value]
+    assert requests.nested_deeper_than({"a": value}, requests.MAX_NESTING) is deeper

@@ -23,19 +23,18 @@ RUN printf '%s\n' \
 FROM python AS service-dependencies
 RUN python /usr/local/bin/requirements-of service > /tmp/requirements.txt && pip install -r /tmp/requirements.txt
 
-# Orders on :8001 and Payments on :8002: each applies its migrations (as the database's owner) before it starts.
-# Migrations take an advisory lock, so several instances may start at once.
-FROM service-dependencies AS orders
+FROM service-dependencies AS service
 COPY . .
 RUN pip install --no-deps .
 USER gozon
+
+# Orders on :8001 and Payments on :8002: each applies its migrations (as the database's owner) before it starts.
+# Migrations take an advisory lock, so several instances may start at once.
+FROM service AS orders
 EXPOSE 8001
 CMD ["sh", "-c", "python -m stack.migrate orders && exec python -m orders"]
 
-FROM service-dependencies AS payments
-COPY . .
-RUN pip install --no-deps .
-USER gozon
+FROM service AS payments
 EXPOSE 8002
 CMD ["sh", "-c", "python -m stack.migrate payments && exec python -m payments"]
 

@@ -48,6 +48,18 @@ class ChaosConfig:
     session_timeout_ms: int = 6_000
     heartbeat_interval_ms: int = 1_000
 
+    @property
+    def stall_limit(self) -> float:
+        """Seconds without a settlement that the monitor records as a stall: a bad message is given up on within
+        the retry budget."""
+        return self.retry_budget + 2
+
+    @property
+    def member_loss_stall(self) -> float:
+        """The longest stall allowed while a consumer is out of its group: the coordinator evicts it after the
+        session timeout, and the rejoin may wait for the rebalance timeout (the poll interval)."""
+        return (self.session_timeout_ms + self.max_poll_interval_ms) / 1000 + self.grace
+
     @classmethod
     def short(cls, seed: int) -> ChaosConfig:
         """A few hundred orders and one fault of each kind: part of ``make test``."""

@@ -68,7 +68,7 @@ class ChaosRun:
             poisoner=self.poisoner,
         )
         self.ledger = LedgerMonitor(cluster.database_url("payments"), self.findings)
-        self.settlement = SettlementMonitor(cluster.database_url("orders"), config.retry_budget + 2, broken)
+        self.settlement = SettlementMonitor(cluster.database_url("orders"), config.stall_limit, broken)
         self.groups = GroupMonitor(
             cluster.bootstrap_servers, {"orders": topics.payment_results, "payments": topics.payment_commands}
         )
@@ -128,7 +128,7 @@ class ChaosRun:
         synthetic = {order.order_id for order in self.injector.synthetic_orders}
         await self.checks.dead_letters(self.poisoner, synthetic, self.config.max_attempts)
         await self.checks.special_orders(self.poisoner, self.injector.windows, self.config.payment_deadline)
-        self.checks.stalls(self.settlement.stalls, self.injector.windows, self.config.grace)
+        self.checks.stalls(self.settlement.stalls, self.injector.windows, self.config)
         await self.checks.commands_handled()
 
     def report(self) -> dict[str, Any]:

@@ -22,20 +22,10 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from messaging.context import in_own_context
-from messaging.dead_letters import (
-    DISCARDED,
-    PENDING,
-    REPLAYED,
-    REPLAYS_HEADER,
-    DeadLetters,
-    Delivery,
-    replays_of,
-)
+from messaging.dead_letters import REPLAYS_HEADER, DeadLetters, Delivery, replays_of
+from messaging.letter_rules import DISCARDED, MAX_BULK_REPLAY, PENDING, REPLAYED
 
-STATES = (PENDING, REPLAYED, DISCARDED)
 MAX_ROW_ID = 2**63 - 1
-MAX_BULK_REPLAY = 1000
-"""Letters one bulk replay takes at most; the answer says when more matched."""
 COLUMNS = (
     "id, source_topic, source_partition, source_offset, message_id, type, order_id, reason, error_class, "
     "error_message, attempts, first_failed_at, last_failed_at, state, replays, payload"

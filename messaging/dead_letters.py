@@ -30,13 +30,12 @@ from tortoise.transactions import in_transaction
 from messaging.backoff import Backoff
 from messaging.context import in_own_context
 from messaging.counting import count_by
+from messaging.letter_rules import DISCARDED, MAX_TYPE_LENGTH, PENDING, REPLAYED
 from messaging.topics import dead_letter_topic
 from messaging.transient import is_transient
 
 log = logging.getLogger("messaging.dead_letters")
 
-PENDING, REPLAYED, DISCARDED = "PENDING", "REPLAYED", "DISCARDED"
-MAX_TYPE_LENGTH = 64
 REPLAYS_HEADER = "gozon.replays"
 """Set by an operator's replay (``messaging.console``): how many times the message was replayed."""
 

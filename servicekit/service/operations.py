@@ -11,8 +11,8 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from messaging.console import STATES, DeadLetterConsole, Filters
-from messaging.dead_letters import MAX_TYPE_LENGTH
+from messaging.console import DeadLetterConsole, Filters
+from messaging.letter_rules import MAX_TYPE_LENGTH, STATES
 from messaging.journey import Step
 from messaging.runtime import Messaging
 from servicekit import params

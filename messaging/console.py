@@ -5,7 +5,8 @@ A replay sends the letter's original bytes, key and headers (so its message id t
 ``gozon.replays`` counting the replays. That is safe whatever the letter was: Payments' inbox and ledger turn a
 command already handled into a no-op, and Orders moves an order only from ``PENDING``. A letter is replayed at most
 once: its row is locked and must still be ``PENDING``, so two operators replaying it at once publish it once (the
-other is told it was skipped). A replay that fails again becomes a new letter, whose ``replays`` says so.
+second waits for the first, and is told it was skipped). A replay that fails again becomes a new letter, whose
+``replays`` says so.
 """
 
 from __future__ import annotations
@@ -175,15 +176,15 @@ class DeadLetterConsole:
         return await in_own_context(self._replay_locked(public_id, row_id, producer))
 
     async def _replay_locked(self, public_id: str, row_id: int, producer: AIOKafkaProducer) -> Outcome:
+        """The row's lock is waited for, not skipped: the relay that copies letters to ``<topic>.dlq`` holds it for
+        a moment, and a second operator replaying the same letter then finds it ``REPLAYED``."""
         async with in_transaction() as conn:
             rows = await conn.execute_query_dict(
                 f"SELECT source_topic, key, headers, payload, state, replays FROM {self._table} "
-                "WHERE id = $1 FOR UPDATE SKIP LOCKED",
+                "WHERE id = $1 FOR UPDATE",
                 [row_id],
             )
             if not rows:
-                if await self._state(row_id):
-                    return Outcome(public_id, "skipped", "Another request is replaying it now.")
                 return Outcome(public_id, "not_found", "No such dead letter.")
             letter = rows[0]
             if letter["state"] != PENDING:
